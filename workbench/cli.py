@@ -1,4 +1,4 @@
-"""Command line: ``workbench synth | demo | train | eval``.
+"""Command line: ``workbench synth | train | eval | demo``.
 
 Each sub-command parses its arguments here and calls one library function; heavy modules are
 imported only by the sub-command that needs them.
@@ -7,8 +7,10 @@ imported only by the sub-command that needs them.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int | None]] = {}
 
@@ -29,6 +31,92 @@ def _synth(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train(args: argparse.Namespace) -> int:
+    from workbench.train.config import TrainConfig, apply_overrides
+    from workbench.train.trainer import Trainer
+
+    if args.resume and args.config is None and (Path(args.out) / "config.json").exists():
+        config = TrainConfig.load(Path(args.out) / "config.json")
+    else:
+        config = TrainConfig.load(args.config) if args.config else TrainConfig()
+    model_config = json.loads(args.model_config) if args.model_config else None
+    config = apply_overrides(
+        config,
+        {
+            "model": args.model,
+            "data.root": args.data,
+            "optim.epochs": args.epochs,
+            "device": args.device,
+            "seed": args.seed,
+            "data.workers": args.workers,
+            "eval_every": args.eval_every,
+            "max_steps_per_epoch": args.max_steps,
+        },
+    )
+    if model_config is not None:
+        config.model_config = {**config.model_config, **model_config}
+    trainer = Trainer(config, args.out, resume=args.resume, progress=not args.quiet)
+    metrics = trainer.fit()
+    if trainer.env.is_main and metrics:
+        print(json.dumps({k: round(v, 2) for k, v in metrics.items()}, indent=None))
+    return 0
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from workbench.data.readers import load_split
+    from workbench.evaluate import format_metrics
+    from workbench.evaluate.protocol import camera_gap, evaluate_model
+    from workbench.pretrained import load_pretrained
+
+    model = load_pretrained(args.weights)
+    height, width = model.card.get("input_size", (256, 128))
+    split = load_split(args.data)
+    result = evaluate_model(
+        model,
+        split,
+        height,
+        width,
+        device=args.device,
+        flip=args.flip,
+        rerank=args.rerank,
+        workers=args.workers,
+        progress=not args.quiet,
+    )
+    print(
+        f"{model.card['name']} on {split.name} ({args.data})"
+        + (" + re-ranking" if args.rerank else "")
+    )
+    print(format_metrics(result.metrics))
+    if args.json:
+        q, g = split.query, split.gallery
+        out = {
+            "weights": model.card["name"],
+            "data": str(args.data),
+            "rerank": args.rerank,
+            "flip": args.flip,
+            **result.summary(),
+            **camera_gap(
+                result.distmat,
+                q.pid.to_numpy(),
+                g.pid.to_numpy(),
+                q.camid.to_numpy(),
+                g.camid.to_numpy(),
+            ),
+            "num_valid_queries": int(result.metrics.get("num_valid_queries", len(q))),
+        }
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
+        print(f"metrics written to {args.json}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from workbench.demo import run_demo
+
+    run_demo(data=args.data, out=args.out, ids=args.ids, seed=args.seed)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="workbench", description="ReID Explainability Workbench command line."
@@ -44,6 +132,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _COMMANDS["synth"] = _synth
+
+    p = sub.add_parser("train", help="train a registered model (also under torchrun)")
+    p.add_argument("--model", default=None, help="registry name (default: bot)")
+    p.add_argument("--data", default=None, help="dataset root (any supported layout)")
+    p.add_argument("--out", required=True, help="run folder (config, checkpoints, logs, weights)")
+    p.add_argument("--config", default=None, help="JSON TrainConfig file")
+    p.add_argument("--model-config", default=None, help="JSON model kwargs, e.g. '{\"width\": 32}'")
+    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--device", default=None, help="auto | cpu | cuda")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--workers", type=int, default=None, help="data-loading processes")
+    p.add_argument("--eval-every", type=int, default=None, help="epochs between evaluations")
+    p.add_argument("--max-steps", type=int, default=None, help="cap steps per epoch (smoke tests)")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--quiet", action="store_true")
+    _COMMANDS["train"] = _train
+
+    p = sub.add_parser("eval", help="evaluate weights on a dataset's query/gallery")
+    p.add_argument(
+        "--weights", required=True, help="shipped name (see list) or .safetensors/.json path"
+    )
+    p.add_argument("--data", required=True, help="dataset root")
+    p.add_argument(
+        "--rerank", action="store_true", help="k-reciprocal re-ranking (k1=20, k2=6, λ=0.3)"
+    )
+    p.add_argument("--flip", action="store_true", help="average embeddings with the flipped image")
+    p.add_argument("--json", default=None, help="write the metrics here")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--quiet", action="store_true")
+    _COMMANDS["eval"] = _eval
+
+    p = sub.add_parser(
+        "demo", help="the main job: data, contact sheet, shipped baseline, rank list"
+    )
+    p.add_argument("--data", default="data/synth", help="where the synthetic dataset lives")
+    p.add_argument("--out", default="outputs", help="where figures go")
+    p.add_argument("--ids", type=int, default=None)
+    p.add_argument("--seed", type=int, default=0)
+    _COMMANDS["demo"] = _demo
     return parser
 
 

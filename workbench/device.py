@@ -1,0 +1,21 @@
+"""Device selection shared by training, evaluation, explanations and widgets."""
+
+from __future__ import annotations
+
+import torch
+
+
+def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
+    """``"auto"`` → ``cuda`` when available, else ``cpu``; anything else is checked and returned.
+
+    Asking for CUDA on a machine without it fails with a message saying so, rather than deep in
+    the first ``.to(device)``.
+    """
+    if spec is None or str(spec) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(spec)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(
+            f"device {spec!r} requested but CUDA is not available; use 'cpu' or 'auto'"
+        )
+    return device

@@ -1,0 +1,398 @@
+"""Training loop for every registered model: BoT recipe, resumable, single process or torchrun/DDP.
+
+``workbench train --model bot --data DIR --out RUN [--config FILE] [--resume]``
+
+What the run folder holds:
+    RUN/config.json        the full TrainConfig (also inside every checkpoint)
+    RUN/checkpoint.pt      last completed epoch: model, optimisers, scheduler (atomic write)
+    RUN/log.jsonl          one line per epoch: losses, lr, seconds, metrics when evaluated
+    RUN/model.safetensors  final weights (+ RUN/model.json with config and metrics)
+
+Reproducibility: every epoch reseeds torch / numpy / python RNGs from ``(seed, epoch)`` and the
+identity sampler is reseeded by ``set_epoch``, so a run resumed from any epoch boundary follows
+the same trajectory as an uninterrupted one (bit-identical on CPU).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+
+from workbench.device import resolve_device
+from workbench.train.checkpoint import CHECKPOINT_NAME, atomic_save, load_checkpoint
+from workbench.train.config import TrainConfig
+from workbench.train.distributed import DistEnv, all_reduce_mean, barrier, init_distributed
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or infinite; the last good checkpoint is left untouched."""
+
+
+@dataclass
+class EpochStats:
+    epoch: int
+    loss: float
+    id_loss: float
+    triplet_loss: float
+    center_loss: float
+    accuracy: float
+    lr: float
+    seconds: float
+    images_per_second: float
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)  # noqa: NPY002  (third-party code may use the legacy RNG)
+    torch.manual_seed(seed)
+
+
+def lr_factor(epoch: int, warmup_epochs: int, milestones: tuple[int, ...], gamma: float) -> float:
+    """BoT's per-epoch schedule: linear warm-up from 1 % to 100 %, then step decay."""
+    if epoch < warmup_epochs:
+        return 0.01 + 0.99 * epoch / warmup_epochs
+    return gamma ** sum(epoch >= m for m in milestones)
+
+
+class Trainer:
+    """Builds data, model, losses and optimisers from a :class:`TrainConfig` and runs them."""
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        out: str | Path,
+        resume: bool = False,
+        progress: bool = True,
+    ) -> None:
+        from workbench.data.readers import load_split
+        from workbench.data.split import relabel
+
+        self.config = config
+        self.out = Path(out)
+        self.progress = progress
+        self.device = resolve_device(config.device)
+        self.env: DistEnv = init_distributed(self.device.type)
+        if self.env.enabled and self.device.type == "cuda":
+            self.device = torch.device("cuda", self.env.local_rank)
+        self.use_amp = config.amp and self.device.type == "cuda"
+        self.channels_last = config.channels_last and self.device.type == "cuda"
+
+        seed_everything(config.seed)
+        self.split = load_split(config.data.root)
+        _, self.pid_to_label = relabel(self.split.train.pid)
+        self.num_classes = len(self.pid_to_label)
+        self.train_pids = np.asarray(self.split.train.pid)
+
+        self.model = self._build_model().to(self.device)
+        if self.channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self._build_losses()
+        self._build_optimisers()
+        self.start_epoch = 0
+        self.history: list[dict[str, Any]] = []
+        if resume:
+            self._resume()
+        elif self.env.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            if (self.out / CHECKPOINT_NAME).exists():
+                raise FileExistsError(
+                    f"{self.out} already holds a checkpoint; pass --resume to continue it "
+                    f"or choose another --out"
+                )
+            config.save(self.out / "config.json")
+            (self.out / "log.jsonl").write_text("")
+        self.ddp_model: nn.Module = self.model
+        if self.env.enabled:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.ddp_model = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
+
+    # -- construction -----------------------------------------------------------------------
+    def _build_model(self) -> nn.Module:
+        from workbench.models.registry import build_model
+
+        return build_model(
+            self.config.model, num_classes=self.num_classes, **self.config.model_config
+        )
+
+    def _build_losses(self) -> None:
+        from workbench.train.losses import CenterLoss, CrossEntropyLabelSmooth, TripletLoss
+
+        lc = self.config.loss
+        self.id_loss = CrossEntropyLabelSmooth(self.num_classes, epsilon=lc.label_smoothing)
+        self.triplet = TripletLoss(margin=lc.triplet_margin)
+        self.center: CenterLoss | None = None
+        if lc.center_weight > 0:
+            dim = self.model.feature_dim  # type: ignore[attr-defined]
+            self.center = CenterLoss(self.num_classes, dim).to(self.device)
+
+    def _build_optimisers(self) -> None:
+        oc = self.config.optim
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.Adam(params, lr=oc.lr, weight_decay=oc.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer,
+            lambda e: lr_factor(e, oc.warmup_epochs, tuple(oc.milestones), oc.gamma),
+        )
+        self.center_optimizer = (
+            torch.optim.SGD(self.center.parameters(), lr=self.config.loss.center_lr)
+            if self.center is not None
+            else None
+        )
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+
+    def _loader(self, epoch: int) -> DataLoader:
+        from workbench.data.dataset import ReIDDataset, collate
+        from workbench.data.sampler import DistributedIdentitySampler, RandomIdentitySampler
+        from workbench.data.transforms import build_transforms, worker_init_fn
+
+        dc = self.config.data
+        if not hasattr(self, "_dataset"):
+            transform = build_transforms(
+                dc.height,
+                dc.width,
+                train=True,
+                flip_p=dc.flip_p,
+                pad=dc.pad,
+                erasing_p=dc.erasing_p,
+            )
+            self._dataset = ReIDDataset(
+                self.split.train, transform, pid_to_label=self.pid_to_label, load_masks=False
+            )
+            per_rank = dc.batch_size
+            if self.env.enabled:
+                self._sampler = DistributedIdentitySampler(
+                    self.train_pids,
+                    per_rank,
+                    dc.num_instances,
+                    num_replicas=self.env.world_size,
+                    rank=self.env.rank,
+                    seed=self.config.seed,
+                )
+            else:
+                self._sampler = RandomIdentitySampler(
+                    self.train_pids, per_rank, dc.num_instances, seed=self.config.seed
+                )
+        self._sampler.set_epoch(epoch)
+        gen = torch.Generator().manual_seed(
+            self.config.seed * 100_003 + epoch * 1009 + self.env.rank
+        )
+        return DataLoader(
+            self._dataset,
+            batch_sampler=self._sampler,
+            num_workers=dc.workers,
+            collate_fn=collate,
+            worker_init_fn=worker_init_fn,
+            generator=gen,
+            pin_memory=self.device.type == "cuda",
+        )
+
+    # -- checkpoints --------------------------------------------------------------------------
+    def _state(self, epoch: int) -> dict[str, Any]:
+        state: dict[str, Any] = {
+            "epoch": epoch,  # completed epochs
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "config": self.config.to_dict(),
+            "pid_to_label": {int(k): int(v) for k, v in self.pid_to_label.items()},
+            "history": self.history,
+        }
+        if self.center is not None:
+            state["center"] = self.center.state_dict()
+            state["center_optimizer"] = self.center_optimizer.state_dict()  # type: ignore[union-attr]
+        return state
+
+    def _resume(self) -> None:
+        from workbench.models.registry import load_checkpoint_state
+
+        ckpt = load_checkpoint(self.out)
+        load_checkpoint_state(self.model, ckpt["model"])
+        self.optimizer.load_state_dict(ckpt["optimizer"])
+        self.scheduler.load_state_dict(ckpt["scheduler"])
+        self.scaler.load_state_dict(ckpt["scaler"])
+        if self.center is not None and "center" in ckpt:
+            self.center.load_state_dict(ckpt["center"])
+            self.center_optimizer.load_state_dict(ckpt["center_optimizer"])  # type: ignore[union-attr]
+        self.start_epoch = int(ckpt["epoch"])
+        self.history = list(ckpt.get("history", []))
+
+    # -- training -----------------------------------------------------------------------------
+    def _autocast(self):
+        if not self.use_amp:
+            return nullcontext()
+        dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.autocast("cuda", dtype=dtype)
+
+    def train_epoch(self, epoch: int) -> EpochStats:
+        from tqdm.auto import tqdm
+
+        seed_everything(self.config.seed * 1000 + epoch)
+        self.model.train()
+        loader = self._loader(epoch)
+        total = len(loader)
+        if self.config.max_steps_per_epoch:
+            total = min(total, self.config.max_steps_per_epoch)
+        sums = torch.zeros(5, dtype=torch.float64)  # loss, id, triplet, center, accuracy
+        seen, t0 = 0, time.perf_counter()
+        lr = self.optimizer.param_groups[0]["lr"]
+        bar = tqdm(
+            total=total,
+            desc=f"epoch {epoch + 1}/{self.config.optim.epochs}",
+            disable=not (self.progress and self.env.is_main),
+            leave=False,
+            dynamic_ncols=True,
+        )
+        for step, batch in enumerate(loader):
+            if step >= total:
+                break
+            images = batch["image"].to(self.device, non_blocking=True)
+            labels = torch.as_tensor(batch["label"]).to(self.device, non_blocking=True)
+            if self.channels_last:
+                images = images.contiguous(memory_format=torch.channels_last)
+            with self._autocast():
+                out = self.ddp_model(images)
+            logits, feats = out["logits"].float(), out["features"].float()
+            id_loss = self.id_loss(logits, labels)
+            tri_loss = self.triplet(feats, labels)
+            if isinstance(tri_loss, tuple):
+                tri_loss = tri_loss[0]
+            loss = id_loss + self.config.loss.triplet_weight * tri_loss
+            center_loss = torch.zeros((), device=self.device)
+            if self.center is not None:
+                center_loss = self.center(feats, labels)
+                loss = loss + self.config.loss.center_weight * center_loss
+            if not torch.isfinite(loss):
+                raise TrainingDiverged(
+                    f"loss became {loss.item()} at epoch {epoch + 1}, step {step + 1} "
+                    f"(id {id_loss.item():.4g}, triplet {tri_loss.item():.4g}, "
+                    f"center {center_loss.item():.4g}); the last good checkpoint in {self.out} "
+                    f"is intact — lower optim.lr, or disable amp, and --resume"
+                )
+            self.optimizer.zero_grad(set_to_none=True)
+            if self.center_optimizer is not None:
+                self.center_optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            if self.center is not None:
+                # BoT: undo the loss weight on the centers' gradient, then a plain SGD step
+                for p in self.center.parameters():
+                    if p.grad is not None:
+                        p.grad.mul_(1.0 / self.config.loss.center_weight)
+                        if self.env.enabled:  # centers live outside DDP: average by hand
+                            p.grad.copy_(all_reduce_mean(p.grad, self.env))
+                self.center_optimizer.step()  # type: ignore[union-attr]
+            acc = (logits.argmax(1) == labels).float().mean()
+            sums += torch.stack([loss, id_loss, tri_loss, center_loss, acc]).detach().double().cpu()
+            seen += images.shape[0]
+            bar.update()
+            if step % 5 == 0:
+                rate = seen / max(time.perf_counter() - t0, 1e-9)
+                bar.set_postfix(
+                    loss=f"{sums[0].item() / (step + 1):.3f}",
+                    acc=f"{sums[4].item() / (step + 1):.2f}",
+                    img_s=f"{rate:.0f}",
+                )
+        bar.close()
+        steps = max(min(total, step + 1) if total else 0, 1)
+        means = all_reduce_mean((sums / steps).to(self.device), self.env).cpu().tolist()
+        secs = time.perf_counter() - t0
+        return EpochStats(
+            epoch + 1,
+            *means[:5],
+            lr=lr,
+            seconds=secs,
+            images_per_second=seen * self.env.world_size / max(secs, 1e-9),
+        )
+
+    def evaluate(self) -> dict[str, float]:
+        from workbench.evaluate.protocol import camera_gap, evaluate_model
+
+        dc = self.config.data
+        result = evaluate_model(
+            self.model,
+            self.split,
+            dc.height,
+            dc.width,
+            device=self.device,
+            flip=self.config.flip_eval,
+            workers=dc.workers,
+            progress=self.progress,
+        )
+        summary = result.summary()
+        summary.update(
+            camera_gap(
+                result.distmat,
+                self.split.query.pid.to_numpy(),
+                self.split.gallery.pid.to_numpy(),
+                self.split.query.camid.to_numpy(),
+                self.split.gallery.camid.to_numpy(),
+            )
+        )
+        return summary
+
+    def fit(self) -> dict[str, Any]:
+        """Train the remaining epochs; returns the final metrics (main process)."""
+        oc = self.config.optim
+        metrics: dict[str, Any] = {}
+        for epoch in range(self.start_epoch, oc.epochs):
+            stats = self.train_epoch(epoch)
+            self.scheduler.step()
+            record: dict[str, Any] = dict(stats.__dict__)
+            last = epoch + 1 == oc.epochs
+            every = self.config.eval_every
+            if self.env.is_main and (last or (every and (epoch + 1) % every == 0)):
+                metrics = self.evaluate()
+                record["metrics"] = metrics
+            self.history.append(record)
+            if self.env.is_main:
+                atomic_save(self._state(epoch + 1), self.out / CHECKPOINT_NAME)
+                with open(self.out / "log.jsonl", "a") as f:
+                    f.write(json.dumps(record) + "\n")
+                if self.progress:
+                    print(_format_record(record), flush=True)
+            barrier(self.env)
+        if self.env.is_main:
+            if not metrics and self.history:
+                metrics = self.history[-1].get("metrics") or self.evaluate()
+            self._export(metrics)
+        return metrics
+
+    def _export(self, metrics: dict[str, Any]) -> None:
+        from workbench.pretrained import save_pretrained
+
+        model_config = {**self.config.model_config, "num_classes": self.num_classes}
+        save_pretrained(
+            self.model,
+            self.out,
+            "model",
+            self.config.model,
+            model_config,
+            dtype=torch.float32,
+            input_size=[self.config.data.height, self.config.data.width],
+            metrics=metrics,
+            train_config=self.config.to_dict(),
+        )
+
+
+def _format_record(r: dict[str, Any]) -> str:
+    line = (
+        f"epoch {r['epoch']:3d}  loss {r['loss']:.3f} (id {r['id_loss']:.3f}, tri "
+        f"{r['triplet_loss']:.3f})  acc {r['accuracy']:.2f}  lr {r['lr']:.2e}  "
+        f"{r['images_per_second']:.0f} img/s"
+    )
+    if m := r.get("metrics"):
+        line += f"  | R1 {m['rank1']:.1f}  mAP {m['mAP']:.1f}"
+    return line if math.isfinite(r["loss"]) else line + "  (non-finite)"
