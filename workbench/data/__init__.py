@@ -1,5 +1,12 @@
 """Data: split tables, readers for real datasets, the synthetic generator, transforms, samplers."""
 
+from workbench.data.attributes import (
+    AttributeFileError,
+    check_attributes,
+    load_attributes,
+    write_attribute_mat,
+)
+from workbench.data.readers import DatasetLayoutError, layout_names, load_split
 from workbench.data.schema import (
     DUKE_ATTRIBUTES,
     MARKET_ATTRIBUTES,
@@ -13,10 +20,17 @@ __all__ = [
     "DUKE_ATTRIBUTES",
     "MARKET_ATTRIBUTES",
     "Attribute",
+    "AttributeFileError",
+    "DatasetLayoutError",
     "FileNameError",
     "Split",
+    "check_attributes",
     "get_schema",
+    "layout_names",
+    "load_attributes",
+    "load_split",
     "parse_market_name",
     "relabel",
     "schema_table",
+    "write_attribute_mat",
 ]

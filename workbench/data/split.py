@@ -8,6 +8,7 @@ Readers only build these tables; loading pixels is the Dataset's job.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,7 +38,7 @@ def parse_market_name(name: str | Path) -> MarketName:
 
     Camera numbers are 1-based in file names and 0-based in the returned ``camid``.
     """
-    base = Path(name).name
+    base = os.path.basename(name)
     m = _MARKET_NAME.match(base)
     if m is None:
         raise FileNameError(
