@@ -25,7 +25,16 @@ COCO_KEYPOINTS: tuple[str, ...] = (
 )  # fmt: skip
 
 # index pairs swapped by a horizontal flip
-FLIP_PAIRS: tuple[tuple[int, int], ...] = ((1, 2), (3, 4), (5, 6), (7, 8), (9, 10), (11, 12), (13, 14), (15, 16))
+FLIP_PAIRS: tuple[tuple[int, int], ...] = (
+    (1, 2),
+    (3, 4),
+    (5, 6),
+    (7, 8),
+    (9, 10),
+    (11, 12),
+    (13, 14),
+    (15, 16),
+)
 
 # limbs drawn between keypoints (COCO skeleton, 0-based)
 SKELETON: tuple[tuple[int, int], ...] = (
