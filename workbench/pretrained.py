@@ -90,7 +90,7 @@ def load_pretrained(
     """
     from safetensors.torch import load_file
 
-    from workbench.models.registry import build_model, load_checkpoint_state
+    from workbench.models.registry import build_model_from_spec, load_checkpoint_state
 
     card = find_card(name_or_path)
     weights = Path(card["_card_path"]).parent / card["weights"]
@@ -107,9 +107,9 @@ def load_pretrained(
                 f"({card['sha256'][:16]}…); the file is corrupt or was replaced — restore it "
                 f"(git checkout -- {weights.name}) or rebuild it"
             )
-    model = build_model(card["architecture"], **card["model_config"])
+    model = build_model_from_spec({"name": card["architecture"], "config": card["model_config"]})
     state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(weights).items()}
-    load_checkpoint_state(model, state)
+    load_checkpoint_state(model, state, source=str(weights))
     model.card = card  # type: ignore[assignment]
     return model.to(device).eval()
 

@@ -1,1 +1,88 @@
-"""models."""
+"""ReID models: a ResNet backbone with torchvision names, one file per method, a registry.
+
+Every model honours the contract of :mod:`workbench.models.base` and is registered by name::
+
+    from workbench.models import build_model, list_models
+    model = build_model("bot", backbone="resnet50", num_classes=751)
+
+Importing this package imports every module in it (except ``_private`` ones), so each
+``@register_model`` runs and a new model file needs no edit here (fairseq-style discovery).
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+from workbench.models.base import (
+    CheckpointMismatchError,
+    LayerInfo,
+    ModelConfig,
+    ModelConfigError,
+    ReIDModel,
+    TrainOutput,
+    UnknownLayerError,
+    get_layer,
+    get_layer_info,
+)
+from workbench.models.heads import BNNeck, GlobalAvgPool
+from workbench.models.registry import (
+    UnknownModelError,
+    build_config,
+    build_model,
+    build_model_from_spec,
+    get_model_class,
+    list_models,
+    load_checkpoint_state,
+    model_config_class,
+    model_spec,
+    register_model,
+)
+from workbench.models.resnet import (
+    ImageNetLoadReport,
+    ResNet,
+    build_resnet,
+    load_imagenet_weights,
+    resnet18,
+    resnet34,
+    resnet50,
+)
+
+for _module in pkgutil.iter_modules(__path__):
+    if not _module.name.startswith("_"):
+        importlib.import_module(f"{__name__}.{_module.name}")
+
+from workbench.models.bot import BoT, BoTConfig  # noqa: E402  (already imported by the loop)
+
+__all__ = [
+    "BNNeck",
+    "BoT",
+    "BoTConfig",
+    "CheckpointMismatchError",
+    "GlobalAvgPool",
+    "ImageNetLoadReport",
+    "LayerInfo",
+    "ModelConfig",
+    "ModelConfigError",
+    "ReIDModel",
+    "ResNet",
+    "TrainOutput",
+    "UnknownLayerError",
+    "UnknownModelError",
+    "build_config",
+    "build_model",
+    "build_model_from_spec",
+    "build_resnet",
+    "get_layer",
+    "get_layer_info",
+    "get_model_class",
+    "list_models",
+    "load_checkpoint_state",
+    "load_imagenet_weights",
+    "model_config_class",
+    "model_spec",
+    "register_model",
+    "resnet18",
+    "resnet34",
+    "resnet50",
+]

@@ -145,9 +145,7 @@ class Trainer:
             lambda e: lr_factor(e, oc.warmup_epochs, tuple(oc.milestones), oc.gamma),
         )
         self.center_optimizer = (
-            torch.optim.SGD(self.center.parameters(), lr=self.config.loss.center_lr)
-            if self.center is not None
-            else None
+            self.center.make_optimizer(lr=self.config.loss.center_lr) if self.center else None
         )
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
 
@@ -285,15 +283,15 @@ class Trainer:
                 self.center_optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
             self.scaler.step(self.optimizer)
-            self.scaler.update()
             if self.center is not None:
                 # BoT: undo the loss weight on the centers' gradient, then a plain SGD step
-                for p in self.center.parameters():
-                    if p.grad is not None:
-                        p.grad.mul_(1.0 / self.config.loss.center_weight)
-                        if self.env.enabled:  # centers live outside DDP: average by hand
-                            p.grad.copy_(all_reduce_mean(p.grad, self.env))
-                self.center_optimizer.step()  # type: ignore[union-attr]
+                self.scaler.unscale_(self.center_optimizer)
+                self.center.rescale_center_grad(self.config.loss.center_weight)
+                grad = self.center.centers.grad
+                if self.env.enabled and grad is not None:  # centers live outside DDP
+                    grad.copy_(all_reduce_mean(grad, self.env))
+                self.scaler.step(self.center_optimizer)
+            self.scaler.update()
             acc = (logits.argmax(1) == labels).float().mean()
             sums += torch.stack([loss, id_loss, tri_loss, center_loss, acc]).detach().double().cpu()
             seen += images.shape[0]
@@ -373,7 +371,7 @@ class Trainer:
     def _export(self, metrics: dict[str, Any]) -> None:
         from workbench.pretrained import save_pretrained
 
-        model_config = {**self.config.model_config, "num_classes": self.num_classes}
+        model_config = self.model.config.to_dict()  # the full resolved config
         save_pretrained(
             self.model,
             self.out,

@@ -1,0 +1,250 @@
+"""The contract every ReID model honours, written down once (DESIGN.md "Data contracts").
+
+A model is an :class:`ReIDModel` (an ``nn.Module``) built from a typed :class:`ModelConfig`
+dataclass, and registered by name in :mod:`workbench.models.registry`. It promises:
+
+* ``forward(images)`` with ``images`` (B, 3, H, W), ImageNet-normalised:
+    - eval mode: the embedding used for retrieval, (B, D) with ``D = model.embedding_dim``;
+    - train mode: a :class:`TrainOutput` dict with at least ``logits`` (B, num_classes),
+      ``features`` (B, F) — the pre-BNNeck global feature the triplet loss uses, ``F =
+      model.feature_dim`` — and ``embedding`` (B, D), the post-BNNeck feature; models may add keys.
+* ``feature_maps(images) -> dict[str, Tensor]`` naming every stage (``stem``, ``layer1`` ..
+  ``layer4``), every attention module's output, the pooled ``global`` feature and the
+  ``embedding`` (what ``forward`` returns in eval mode). It runs under the caller's grad mode, so
+  explainers can differentiate through it.
+* ``layer_info``: one :class:`LayerInfo` row per ``feature_maps`` key (like timm's
+  ``feature_info``): channels, reduction (stride w.r.t. the input) and the module path whose
+  forward output, in eval mode, *is* that feature map — so a forward hook on
+  ``get_layer(model, name)`` sees exactly ``feature_maps(images)[name]``.
+* ``config`` (the dataclass it was built from), ``num_classes``, ``embedding_dim``,
+  ``feature_dim`` and the class attributes ``config_class`` and ``model_name`` (set by
+  ``@register_model``).
+
+``tests/models/test_conformance.py`` checks all of it for every registered model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal, TypedDict
+
+import torch
+from torch import Tensor, nn
+
+__all__ = [
+    "CheckpointMismatchError",
+    "LayerInfo",
+    "ModelConfig",
+    "ModelConfigError",
+    "ReIDModel",
+    "TrainOutput",
+    "UnknownLayerError",
+    "compare_state_dicts",
+    "format_key_lists",
+    "get_layer",
+    "get_layer_info",
+]
+
+
+class ModelConfigError(ValueError):
+    """A model configuration with an unknown field or an invalid value."""
+
+
+class UnknownLayerError(KeyError):
+    """A layer name the model does not have (the message lists the valid ones)."""
+
+    def __str__(self) -> str:  # KeyError would print the message quoted
+        return str(self.args[0]) if self.args else ""
+
+
+class CheckpointMismatchError(RuntimeError):
+    """A state dict that does not fit the model (another architecture or configuration).
+
+    Attributes ``missing``, ``unexpected`` and ``mismatched`` (``(key, file_shape, model_shape)``)
+    hold the full lists; the message shows the first few of each and their counts.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        missing: list[str],
+        unexpected: list[str],
+        mismatched: list[tuple[str, tuple[int, ...], tuple[int, ...]]],
+    ) -> None:
+        super().__init__(message)
+        self.missing = missing
+        self.unexpected = unexpected
+        self.mismatched = mismatched
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """One named layer of a model: a row of ``model.layer_info``.
+
+    Attributes:
+        name: key in ``feature_maps()``, e.g. ``"layer3"``.
+        channels: C of the (B, C, h, w) map, or D of a (B, D) vector.
+        reduction: stride of the map w.r.t. the input image (``h = ceil(H / reduction)``);
+            ``None`` for vectors.
+        module: path for ``model.get_submodule``; that module's forward output in eval mode is
+            ``feature_maps()[name]``.
+        kind: ``"stage"`` (backbone stage), ``"attention"`` (output of an attention module) or
+            ``"vector"`` (pooled feature / embedding).
+    """
+
+    name: str
+    channels: int
+    reduction: int | None
+    module: str
+    kind: Literal["stage", "attention", "vector"] = "stage"
+
+    def prefixed(self, prefix: str) -> LayerInfo:
+        """The same row with ``prefix.`` prepended to the module path (a backbone in a model)."""
+        return dataclasses.replace(self, module=f"{prefix}.{self.module}")
+
+
+class TrainOutput(TypedDict, total=False):
+    """What a model returns in train mode (models may add keys)."""
+
+    logits: Tensor  # (B, num_classes)
+    features: Tensor  # (B, F) pre-BNNeck global feature, for triplet / center loss
+    embedding: Tensor  # (B, D) post-BNNeck feature
+
+
+@dataclass
+class ModelConfig:
+    """Fields every model configuration has; each model file subclasses it (``BoTConfig``).
+
+    Attributes:
+        num_classes: training identities (size of the ID classifier).
+        input_size: (H, W) the model is meant for; informational for most models, required by
+            those whose modules depend on it (RGA).
+        pretrained: path of a torchvision ImageNet ResNet file loaded into the backbone at
+            construction, or None for random initialisation. It is not needed to load a trained
+            checkpoint (``build_model_from_spec`` clears it).
+    """
+
+    num_classes: int = 751
+    input_size: tuple[int, int] = (256, 128)
+    pretrained: str | None = None
+
+    def __post_init__(self) -> None:
+        if isinstance(self.input_size, list):  # JSON round trip gives lists
+            self.input_size = tuple(self.input_size)  # type: ignore[assignment]
+        if not isinstance(self.num_classes, int) or self.num_classes < 1:
+            raise ModelConfigError(f"num_classes must be a positive int, got {self.num_classes!r}")
+        size = self.input_size
+        if len(size) != 2 or not all(isinstance(s, int) and s > 0 for s in size):
+            raise ModelConfigError(f"input_size must be (height, width) ints, got {size!r}")
+        if self.pretrained is not None:
+            self.pretrained = str(self.pretrained)
+
+    @classmethod
+    def tiny(cls, **overrides: Any) -> ModelConfig:
+        """A small configuration that runs in well under a second on CPU (tests, demos)."""
+        raise NotImplementedError(f"{cls.__name__} must implement tiny() (used by the tests)")
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict; ``type(self)(**d)`` rebuilds the config."""
+        return dataclasses.asdict(self)
+
+
+class ReIDModel(nn.Module):
+    """Base class of every registered ReID model; see the module docstring for the contract."""
+
+    config_class: ClassVar[type[ModelConfig]] = ModelConfig
+    model_name: ClassVar[str] = ""  # set by @register_model
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        if not isinstance(config, self.config_class):
+            raise TypeError(
+                f"{type(self).__name__} needs a {self.config_class.__name__}, "
+                f"got {type(config).__name__}"
+            )
+        self.config = config
+        self.num_classes: int = config.num_classes
+        self.embedding_dim: int = 0  # D of forward() in eval mode; subclasses set it
+        self.feature_dim: int = 0  # F of the "features" output in train mode
+        self.layer_info: list[LayerInfo] = []
+
+    def forward(self, images: Tensor) -> Tensor | TrainOutput:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def feature_maps(self, images: Tensor) -> dict[str, Tensor]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def layer_names(self) -> list[str]:
+        """Names accepted by :func:`get_layer`, in forward order."""
+        return [row.name for row in self.layer_info]
+
+    def extra_repr(self) -> str:
+        return f"model_name={self.model_name!r}"
+
+
+def get_layer_info(model: nn.Module, name: str) -> LayerInfo:
+    """The ``layer_info`` row called ``name``; fails listing the names the model has."""
+    rows = getattr(model, "layer_info", None)
+    if rows is None:
+        raise TypeError(f"{type(model).__name__} has no layer_info table (not a ReIDModel?)")
+    for row in rows:
+        if row.name == name:
+            return row
+    names = ", ".join(row.name for row in rows)
+    raise UnknownLayerError(
+        f"{type(model).__name__} has no layer {name!r}; valid names: {names}"
+    ) from None
+
+
+def get_layer(model: nn.Module, name: str) -> nn.Module:
+    """The submodule whose output (eval mode) is ``feature_maps(images)[name]``.
+
+    Example:
+        >>> handle = get_layer(model, "layer4").register_forward_hook(hook)  # doctest: +SKIP
+    """
+    return model.get_submodule(get_layer_info(model, name).module)
+
+
+def compare_state_dicts(
+    model_state: Mapping[str, Tensor], state: Mapping[str, Any]
+) -> tuple[list[str], list[str], list[tuple[str, tuple[int, ...], tuple[int, ...]]]]:
+    """Keys ``state`` lacks, keys it has in excess, and ``(key, state_shape, model_shape)``."""
+    missing = [k for k in model_state if k not in state]
+    unexpected = [k for k in state if k not in model_state]
+    mismatched = []
+    for k, v in state.items():
+        if k in model_state:
+            if not isinstance(v, torch.Tensor):
+                mismatched.append((k, (), tuple(model_state[k].shape)))
+            elif v.shape != model_state[k].shape:
+                mismatched.append((k, tuple(v.shape), tuple(model_state[k].shape)))
+    return missing, unexpected, mismatched
+
+
+def format_key_lists(
+    missing: list[str],
+    unexpected: list[str],
+    mismatched: list[tuple[str, tuple[int, ...], tuple[int, ...]]],
+    limit: int = 10,
+) -> str:
+    """Human-readable lines for a :class:`CheckpointMismatchError` message."""
+
+    def head(items: list[str]) -> str:
+        more = f", ... (+{len(items) - limit} more)" if len(items) > limit else ""
+        return ", ".join(items[:limit]) + more
+
+    lines = []
+    if missing:
+        lines.append(f"  missing from the file ({len(missing)}): {head(missing)}")
+    if unexpected:
+        lines.append(f"  unexpected in the file ({len(unexpected)}): {head(unexpected)}")
+    if mismatched:
+        shapes = [f"{k} file {list(a)} vs model {list(b)}" for k, a, b in mismatched]
+        lines.append(f"  shape mismatches ({len(mismatched)}): {head(shapes)}")
+    return "\n".join(lines)

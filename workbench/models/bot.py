@@ -1,0 +1,135 @@
+"""BoT, the strong ReID baseline: ResNet → GAP → BNNeck → ID classifier.
+
+Luo, Gu, Liao, Lai, Jiang, "Bag of Tricks and A Strong Baseline for Deep Person
+Re-identification", CVPR Workshops 2019 (arXiv 1903.07071); code ``michuanhaohao/
+reid-strong-baseline`` ``modeling/baseline.py`` (modules.md §5.1). Tricks that live in the model:
+last stride 1 (Sec. 3.4) and BNNeck (Sec. 3.5); the others (warmup, random erasing, label
+smoothing, center loss) live in the trainer, the transforms and :mod:`workbench.train.losses`.
+
+Where we differ from the official code (both configurable):
+
+* the stem keeps torchvision's ReLU after ``bn1`` (the official backbone drops it,
+  ``stem_relu=False`` restores that, modules.md §5.7);
+* ``normalize_embedding`` L2-normalises the eval embedding inside the model; BoT does it in the
+  evaluator (``TEST.FEAT_NORM='yes'``). Off by default: the evaluator decides the distance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from torch import Tensor
+
+from workbench.models.base import LayerInfo, ModelConfig, ModelConfigError, ReIDModel, TrainOutput
+from workbench.models.heads import BNNeck, GlobalAvgPool
+from workbench.models.registry import register_model
+from workbench.models.resnet import RESNET_DEPTHS, build_resnet, load_imagenet_weights
+
+__all__ = ["BoT", "BoTConfig"]
+
+
+@dataclass
+class BoTConfig(ModelConfig):
+    """Configuration of :class:`BoT` (defaults = the paper's ResNet-50 model on Market-1501).
+
+    Attributes:
+        backbone: ``"resnet18"``, ``"resnet34"`` or ``"resnet50"``.
+        width: base width of the ResNet (64 = ImageNet; 16 or 32 for CPU models).
+        last_stride: stride of layer4; 1 gives a 16×8 map for 256×128 input (BoT trick).
+        neck: BNNeck (True) or BoT's ``MODEL.NECK='no'`` (classifier on the global feature).
+        neck_feat: eval embedding ``"after"`` the BNNeck (BoT ``TEST.NECK_FEAT``) or ``"before"``.
+        normalize_embedding: L2-normalise the eval embedding.
+        stem_relu: ReLU after ``bn1`` (torchvision, default) or not (official BoT code).
+    """
+
+    backbone: str = "resnet50"
+    width: int = 64
+    last_stride: int = 1
+    neck: bool = True
+    neck_feat: Literal["after", "before"] = "after"
+    normalize_embedding: bool = False
+    stem_relu: bool = True
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.backbone not in RESNET_DEPTHS:
+            raise ModelConfigError(
+                f"backbone must be one of {', '.join(RESNET_DEPTHS)}, got {self.backbone!r}"
+            )
+        if self.last_stride not in (1, 2):
+            raise ModelConfigError(f"last_stride must be 1 or 2, got {self.last_stride!r}")
+        if not isinstance(self.width, int) or self.width < 1:
+            raise ModelConfigError(f"width must be a positive int, got {self.width!r}")
+        if self.neck_feat not in ("after", "before"):
+            raise ModelConfigError(f"neck_feat must be 'after' or 'before', got {self.neck_feat!r}")
+
+    @classmethod
+    def tiny(cls, **overrides: Any) -> BoTConfig:
+        """ResNet-18 at width 16, 8 classes, 64×32 input: ~0.7 M parameters."""
+        base: dict[str, Any] = {
+            "backbone": "resnet18",
+            "width": 16,
+            "num_classes": 8,
+            "input_size": (64, 32),
+        }
+        return cls(**{**base, **overrides})
+
+
+@register_model("bot")
+class BoT(ReIDModel):
+    """BoT baseline (Luo et al. 2019, Fig. 5): ResNet, last stride 1, GAP, BNNeck.
+
+    Train mode returns ``{"logits", "features" (pre-BN, for triplet/center), "embedding"}``;
+    eval mode the (B, D) embedding (post-BN by default). ``D = width·8·expansion``: 2048 for
+    ResNet-50, 512 for ResNet-18/34 at width 64.
+
+    Example:
+        >>> model = BoT(BoTConfig.tiny()).eval()
+        >>> model(torch.randn(2, 3, 64, 32)).shape  # doctest: +SKIP
+        torch.Size([2, 128])
+    """
+
+    config_class = BoTConfig
+
+    def __init__(self, config: BoTConfig) -> None:
+        super().__init__(config)
+        self.backbone = build_resnet(
+            config.backbone,
+            width=config.width,
+            last_stride=config.last_stride,
+            stem_relu=config.stem_relu,
+            num_classes=0,
+        )
+        if config.pretrained is not None:
+            load_imagenet_weights(self.backbone, config.pretrained)
+        dim = self.backbone.num_features
+        self.pool = GlobalAvgPool()
+        self.head = BNNeck(
+            dim,
+            config.num_classes,
+            neck=config.neck,
+            neck_feat=config.neck_feat,
+            normalize=config.normalize_embedding,
+        )
+        self.embedding_dim = dim
+        self.feature_dim = dim
+        self.layer_info = [
+            *(row.prefixed("backbone") for row in self.backbone.stage_info),
+            LayerInfo("global", dim, None, "pool", "vector"),
+            LayerInfo("embedding", dim, None, "head", "vector"),
+        ]
+
+    def forward(self, images: Tensor) -> Tensor | TrainOutput:
+        x = self.backbone.forward_features(images)  # (B, C, H/16, W/16) with last stride 1
+        return self.head(self.pool(x))  # eval: (B, C); train: dict
+
+    def feature_maps(self, images: Tensor) -> dict[str, Tensor]:
+        maps: dict[str, Tensor] = {}
+        x = images
+        for name, stage in self.backbone.stages():
+            x = stage(x)
+            maps[name] = x
+        maps["global"] = self.pool(x)  # (B, C)
+        maps["embedding"] = self.head.embed(maps["global"])  # (B, C)
+        return maps

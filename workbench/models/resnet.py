@@ -1,0 +1,348 @@
+"""ResNet-18/34/50 with torchvision-compatible parameter names (torchvision is not a dependency).
+
+He et al. 2016, "Deep Residual Learning for Image Recognition" (CVPR, arXiv 1512.03385), as
+torchvision builds it ("ResNet v1.5": the Bottleneck's stride sits on the 3×3 conv, not the first
+1×1). Parameter and buffer names match ``torchvision.models.resnet*`` (``conv1``, ``bn1``,
+``layer1.0.conv1``, ``layer1.0.downsample.0`` / ``.1``, ``fc``), so an ImageNet file a user already
+has loads with :func:`load_imagenet_weights`.
+
+Options torchvision does not have, all used by ReID models:
+
+* ``last_stride`` — stride of ``layer4`` (BoT, RGA, IANet use 1: a 16×8 map for 256×128 input).
+* ``width`` — base width (64 in the paper). Channels are ``width·{1, 2, 4, 8}·expansion``; narrow
+  models (16, 32) train on a laptop CPU. ImageNet weights need ``width=64``.
+* ``stem_relu`` — BoT's official backbone omits the ReLU after ``bn1`` (its code comments "add
+  missed relu"; the authors say it barely matters, BoT issues #4, #117; modules.md §5.3/§5.7).
+  We keep the ReLU by default, as torchvision and the ImageNet weights do; ``stem_relu=False``
+  reproduces BoT / DAAF-BoT.
+* ReLUs are not in-place (torchvision's are), so a forward hook on any layer captures a tensor that
+  no later op overwrites — explainers rely on that. Peak memory is unchanged: with in-place ReLU
+  the BN output buffer is reused; without it, that buffer is freed instead.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from workbench.models.base import (
+    CheckpointMismatchError,
+    LayerInfo,
+    compare_state_dicts,
+    format_key_lists,
+)
+
+__all__ = [
+    "RESNET_DEPTHS",
+    "BasicBlock",
+    "Bottleneck",
+    "ImageNetLoadReport",
+    "ResNet",
+    "build_resnet",
+    "load_imagenet_weights",
+    "resnet18",
+    "resnet34",
+    "resnet50",
+]
+
+
+def _conv3x3(inp: int, out: int, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(inp, out, kernel_size=3, stride=stride, padding=1, bias=False)
+
+
+def _conv1x1(inp: int, out: int, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(inp, out, kernel_size=1, stride=stride, bias=False)
+
+
+class BasicBlock(nn.Module):
+    """Two 3×3 convs + identity (ResNet-18/34)."""
+
+    expansion = 1
+
+    def __init__(
+        self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None
+    ) -> None:
+        super().__init__()
+        self.conv1 = _conv3x3(inplanes, planes, stride)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.relu = nn.ReLU()
+        self.conv2 = _conv3x3(planes, planes)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.downsample = downsample
+
+    def forward(self, x: Tensor) -> Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return self.relu(out + identity)
+
+
+class Bottleneck(nn.Module):
+    """1×1 → 3×3 (strided, v1.5) → 1×1 (×4 channels) + identity (ResNet-50)."""
+
+    expansion = 4
+
+    def __init__(
+        self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None
+    ) -> None:
+        super().__init__()
+        self.conv1 = _conv1x1(inplanes, planes)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = _conv3x3(planes, planes, stride)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv3 = _conv1x1(planes, planes * self.expansion)
+        self.bn3 = nn.BatchNorm2d(planes * self.expansion)
+        self.relu = nn.ReLU()
+        self.downsample = downsample
+
+    def forward(self, x: Tensor) -> Tensor:
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        return self.relu(out + identity)
+
+
+# name -> (block, blocks per stage)
+RESNET_DEPTHS: dict[str, tuple[type[BasicBlock] | type[Bottleneck], tuple[int, int, int, int]]] = {
+    "resnet18": (BasicBlock, (2, 2, 2, 2)),
+    "resnet34": (BasicBlock, (3, 4, 6, 3)),
+    "resnet50": (Bottleneck, (3, 4, 6, 3)),
+}
+
+
+class ResNet(nn.Module):
+    """ResNet backbone with torchvision parameter names.
+
+    Args:
+        block: :class:`BasicBlock` or :class:`Bottleneck`.
+        layers: blocks per stage, e.g. (3, 4, 6, 3).
+        width: base width (64 = torchvision).
+        last_stride: stride of ``layer4`` (2 = torchvision, 1 = ReID).
+        stem_relu: ReLU after ``bn1`` (False = BoT's official backbone).
+        num_classes: size of the ``fc`` layer; 0 gives no ``fc`` (a pure backbone).
+        zero_init_residual: zero the last BN gamma of every block (torchvision option, off).
+
+    ``forward_features`` gives the (B, C, H/32, W/32) layer4 map (H/16 with last_stride 1);
+    ``forward`` adds average pooling and ``fc`` (logits) or returns the pooled (B, C) feature
+    when there is no fc. ``stages()`` lists ``(name, callable)`` to run stage by stage and
+    ``stage_info`` names them with channels and reduction.
+    """
+
+    def __init__(
+        self,
+        block: type[BasicBlock] | type[Bottleneck],
+        layers: tuple[int, int, int, int] | list[int],
+        *,
+        width: int = 64,
+        last_stride: int = 2,
+        stem_relu: bool = True,
+        num_classes: int = 1000,
+        zero_init_residual: bool = False,
+    ) -> None:
+        super().__init__()
+        if last_stride not in (1, 2):
+            raise ValueError(f"last_stride must be 1 or 2, got {last_stride!r}")
+        if width < 1:
+            raise ValueError(f"width must be a positive int, got {width!r}")
+        self.inplanes = width
+        self.conv1 = nn.Conv2d(3, width, kernel_size=7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.relu: nn.Module = nn.ReLU() if stem_relu else nn.Identity()
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        self.layer1 = self._make_layer(block, width, layers[0])
+        self.layer2 = self._make_layer(block, width * 2, layers[1], stride=2)
+        self.layer3 = self._make_layer(block, width * 4, layers[2], stride=2)
+        self.layer4 = self._make_layer(block, width * 8, layers[3], stride=last_stride)
+        self.num_features = width * 8 * block.expansion
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc: nn.Module = (
+            nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
+        )
+
+        exp = block.expansion
+        self.stage_info: list[LayerInfo] = [
+            LayerInfo("stem", width, 4, "maxpool"),
+            LayerInfo("layer1", width * exp, 4, "layer1"),
+            LayerInfo("layer2", width * 2 * exp, 8, "layer2"),
+            LayerInfo("layer3", width * 4 * exp, 16, "layer3"),
+            LayerInfo("layer4", width * 8 * exp, 16 * last_stride, "layer4"),
+        ]
+
+        # torchvision initialisation
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            elif isinstance(m, nn.BatchNorm2d):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+        if zero_init_residual:
+            for m in self.modules():
+                if isinstance(m, Bottleneck):
+                    nn.init.zeros_(m.bn3.weight)
+                elif isinstance(m, BasicBlock):
+                    nn.init.zeros_(m.bn2.weight)
+
+    def _make_layer(
+        self, block: type[BasicBlock] | type[Bottleneck], planes: int, blocks: int, stride: int = 1
+    ) -> nn.Sequential:
+        downsample = None
+        if stride != 1 or self.inplanes != planes * block.expansion:
+            downsample = nn.Sequential(
+                _conv1x1(self.inplanes, planes * block.expansion, stride),
+                nn.BatchNorm2d(planes * block.expansion),
+            )
+        layers = [block(self.inplanes, planes, stride, downsample)]
+        self.inplanes = planes * block.expansion
+        layers += [block(self.inplanes, planes) for _ in range(1, blocks)]
+        return nn.Sequential(*layers)
+
+    def forward_stem(self, x: Tensor) -> Tensor:
+        """(B, 3, H, W) → (B, width, H/4, W/4)."""
+        return self.maxpool(self.relu(self.bn1(self.conv1(x))))
+
+    def stages(self) -> list[tuple[str, Callable[[Tensor], Tensor]]]:
+        """``[("stem", forward_stem), ("layer1", layer1), ..., ("layer4", layer4)]``."""
+        return [
+            ("stem", self.forward_stem),
+            ("layer1", self.layer1),
+            ("layer2", self.layer2),
+            ("layer3", self.layer3),
+            ("layer4", self.layer4),
+        ]
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        """(B, 3, H, W) → layer4 map (B, num_features, H/r, W/r), r = 32 or 16."""
+        for _, stage in self.stages():
+            x = stage(x)
+        return x
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = torch.flatten(self.avgpool(self.forward_features(x)), 1)  # (B, num_features)
+        return self.fc(x)
+
+
+def build_resnet(name: str, **kwargs: Any) -> ResNet:
+    """``build_resnet("resnet50", width=16, last_stride=1, num_classes=0)``."""
+    if name not in RESNET_DEPTHS:
+        raise ValueError(f"unknown backbone {name!r}; valid: {', '.join(RESNET_DEPTHS)}")
+    block, layers = RESNET_DEPTHS[name]
+    return ResNet(block, layers, **kwargs)
+
+
+def resnet18(**kwargs: Any) -> ResNet:
+    """ResNet-18 (11,689,512 parameters at width 64 with the 1000-way fc)."""
+    return build_resnet("resnet18", **kwargs)
+
+
+def resnet34(**kwargs: Any) -> ResNet:
+    """ResNet-34 (21,797,672 parameters at width 64 with the 1000-way fc)."""
+    return build_resnet("resnet34", **kwargs)
+
+
+def resnet50(**kwargs: Any) -> ResNet:
+    """ResNet-50 v1.5 (25,557,032 parameters at width 64 with the 1000-way fc)."""
+    return build_resnet("resnet50", **kwargs)
+
+
+@dataclass
+class ImageNetLoadReport:
+    """What :func:`load_imagenet_weights` did."""
+
+    path: str
+    loaded: list[str] = field(default_factory=list)  # model keys set from the file
+    ignored: list[str] = field(default_factory=list)  # fc.* in the file
+    unexpected: list[str] = field(default_factory=list)  # other file keys the model lacks
+    filled: list[str] = field(default_factory=list)  # num_batches_tracked absent from old files
+
+
+def _read_state_dict(path: Path) -> dict[str, Tensor]:
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            obj: Any = load_file(str(path))
+        else:
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # unpickling / header errors: say which file and why
+        raise ValueError(
+            f"{path}: cannot be read as a state dict ({type(e).__name__}: {e}). Pass a "
+            f"torchvision .pth saved with torch.save(model.state_dict()) or a .safetensors file; "
+            f"files that pickle whole models are refused (torch.load(weights_only=True))."
+        ) from e
+    if isinstance(obj, Mapping):
+        for wrapper in ("state_dict", "model"):  # {"state_dict": {...}} training checkpoints
+            if wrapper in obj and isinstance(obj[wrapper], Mapping):
+                obj = obj[wrapper]
+                break
+    if not isinstance(obj, Mapping) or not all(isinstance(v, Tensor) for v in obj.values()):
+        raise ValueError(f"{path}: holds a {type(obj).__name__}, not a name → tensor state dict")
+    state = dict(obj)
+    if state and all(k.startswith("module.") for k in state):  # saved from DataParallel
+        state = {k[len("module.") :]: v for k, v in state.items()}
+    return state
+
+
+def load_imagenet_weights(model: ResNet, path: str | Path) -> ImageNetLoadReport:
+    """Load a torchvision ImageNet ResNet file (``.pth`` or ``.safetensors``) into ``model``.
+
+    ``fc.*`` is always ignored (ReID trains its own classifier). Missing ``num_batches_tracked``
+    buffers (files saved before PyTorch 0.4, e.g. ``resnet50-19c8e357.pth``) keep the model's
+    values. Other file keys the model lacks are reported with a warning.
+
+    Raises:
+        TypeError: ``model`` is not a :class:`ResNet` (pass ``model.backbone``).
+        FileNotFoundError: no such file.
+        ValueError: the file is not a tensor state dict.
+        CheckpointMismatchError: a backbone key is missing from the file or has another shape
+            (another depth, or ``width != 64``); the message lists them.
+    """
+    if not isinstance(model, ResNet):
+        raise TypeError(
+            f"load_imagenet_weights needs the ResNet itself, got {type(model).__name__}; "
+            f"pass model.backbone (or set pretrained= in the model config)"
+        )
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path}: no such file; pass the path of a torchvision ImageNet ResNet state dict "
+            f"(e.g. resnet50-0676ba61.pth, from torchvision's download cache ~/.cache/torch/hub/"
+            f"checkpoints), or pretrained=None to start from random weights"
+        )
+    state = _read_state_dict(path)
+    report = ImageNetLoadReport(str(path))
+    report.ignored = sorted(k for k in state if k.startswith("fc."))
+    state = {k: v for k, v in state.items() if not k.startswith("fc.")}
+    target = {k: v for k, v in model.state_dict().items() if not k.startswith("fc.")}
+    missing, unexpected, mismatched = compare_state_dicts(target, state)
+    report.filled = [k for k in missing if k.endswith("num_batches_tracked")]
+    missing = [k for k in missing if not k.endswith("num_batches_tracked")]
+    if missing or mismatched:
+        raise CheckpointMismatchError(
+            f"{path} does not fit this ResNet (width {model.stage_info[0].channels}, "
+            f"{len(target)} backbone entries):\n"
+            + format_key_lists(missing, unexpected, mismatched)
+            + "\nIs it the ImageNet file of another depth (resnet18/34/50)? ImageNet weights "
+            "need width=64.",
+            missing,
+            unexpected,
+            mismatched,
+        )
+    if unexpected:
+        warnings.warn(
+            f"{path}: {len(unexpected)} entries not in the model were ignored: "
+            f"{', '.join(unexpected[:10])}",
+            stacklevel=2,
+        )
+    report.unexpected = unexpected
+    known = {k: v for k, v in state.items() if k in target}
+    merged = {**model.state_dict(), **known}
+    model.load_state_dict(merged, strict=True)
+    report.loaded = sorted(known)
+    return report
