@@ -49,6 +49,9 @@ def _train(args: argparse.Namespace) -> int:
             "device": args.device,
             "seed": args.seed,
             "data.workers": args.workers,
+            "data.batch_size": args.batch_size,
+            "data.height": args.height,
+            "data.width": args.width,
             "eval_every": args.eval_every,
             "max_steps_per_epoch": args.max_steps,
         },
@@ -143,6 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None, help="auto | cpu | cuda")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--workers", type=int, default=None, help="data-loading processes")
+    p.add_argument("--batch-size", type=int, default=None, help="P×K images per step (per process)")
+    p.add_argument("--height", type=int, default=None, help="model input height")
+    p.add_argument("--width", type=int, default=None, help="model input width")
     p.add_argument("--eval-every", type=int, default=None, help="epochs between evaluations")
     p.add_argument("--max-steps", type=int, default=None, help="cap steps per epoch (smoke tests)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")

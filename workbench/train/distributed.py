@@ -58,3 +58,14 @@ def all_reduce_mean(value: torch.Tensor, env: DistEnv) -> torch.Tensor:
         dist.all_reduce(value)
         value /= env.world_size
     return value
+
+
+def broadcast_buffers(module: torch.nn.Module, env: DistEnv) -> None:
+    """Copy rank 0's buffers (BatchNorm running statistics) to every rank.
+
+    DDP broadcasts buffers before each forward, so after the last step of an epoch every rank
+    holds its own running statistics; this makes checkpoints and evaluation rank-independent.
+    """
+    if env.enabled:
+        for buf in module.buffers():
+            dist.broadcast(buf, src=0)

@@ -32,7 +32,13 @@ from torch.utils.data import DataLoader
 from workbench.device import resolve_device
 from workbench.train.checkpoint import CHECKPOINT_NAME, atomic_save, load_checkpoint
 from workbench.train.config import TrainConfig
-from workbench.train.distributed import DistEnv, all_reduce_mean, barrier, init_distributed
+from workbench.train.distributed import (
+    DistEnv,
+    all_reduce_mean,
+    barrier,
+    broadcast_buffers,
+    init_distributed,
+)
 
 
 class TrainingDiverged(RuntimeError):
@@ -152,7 +158,7 @@ class Trainer:
     def _loader(self, epoch: int) -> DataLoader:
         from workbench.data.dataset import ReIDDataset, collate
         from workbench.data.sampler import DistributedIdentitySampler, RandomIdentitySampler
-        from workbench.data.transforms import build_transforms, worker_init_fn
+        from workbench.data.transforms import build_transforms, seed_transforms, worker_init_fn
 
         dc = self.config.data
         if not hasattr(self, "_dataset"):
@@ -182,6 +188,10 @@ class Trainer:
                     self.train_pids, per_rank, dc.num_instances, seed=self.config.seed
                 )
         self._sampler.set_epoch(epoch)
+        # augmentation RNG: per epoch in this process (workers=0); workers reseed from `gen`
+        seed_transforms(
+            self._dataset.transform, hash((self.config.seed, epoch, self.env.rank)) & 0xFFFFFFFF
+        )
         gen = torch.Generator().manual_seed(
             self.config.seed * 100_003 + epoch * 1009 + self.env.rank
         )
@@ -225,6 +235,11 @@ class Trainer:
             self.center_optimizer.load_state_dict(ckpt["center_optimizer"])  # type: ignore[union-attr]
         self.start_epoch = int(ckpt["epoch"])
         self.history = list(ckpt.get("history", []))
+        # the schedule comes from this run's config (it may extend the epochs): recompute the lr
+        oc = self.config.optim
+        factor = lr_factor(self.start_epoch, oc.warmup_epochs, tuple(oc.milestones), oc.gamma)
+        for group, base in zip(self.optimizer.param_groups, self.scheduler.base_lrs, strict=True):
+            group["lr"] = base * factor
 
     # -- training -----------------------------------------------------------------------------
     def _autocast(self):
@@ -347,6 +362,7 @@ class Trainer:
         metrics: dict[str, Any] = {}
         for epoch in range(self.start_epoch, oc.epochs):
             stats = self.train_epoch(epoch)
+            broadcast_buffers(self.model, self.env)
             self.scheduler.step()
             record: dict[str, Any] = dict(stats.__dict__)
             last = epoch + 1 == oc.epochs
