@@ -1,1 +1,27 @@
-"""evaluate."""
+"""Evaluation: feature extraction, chunked distances, CMC/mAP/mINP, k-reciprocal re-ranking."""
+
+from workbench.evaluate.distance import METRICS, compute_distance
+from workbench.evaluate.features import Features, extract_features
+from workbench.evaluate.protocol import RankingResult, camera_gap, evaluate_model
+from workbench.evaluate.ranking import (
+    AP_CONVENTIONS,
+    evaluate_ranking,
+    format_metrics,
+    stable_row_order,
+)
+from workbench.evaluate.rerank import re_ranking
+
+__all__ = [
+    "AP_CONVENTIONS",
+    "METRICS",
+    "Features",
+    "RankingResult",
+    "camera_gap",
+    "compute_distance",
+    "evaluate_model",
+    "evaluate_ranking",
+    "extract_features",
+    "format_metrics",
+    "re_ranking",
+    "stable_row_order",
+]
