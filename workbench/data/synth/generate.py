@@ -1,0 +1,279 @@
+"""``generate``: render the synthetic pedestrian dataset in the Market-1501 folder layout.
+
+    OUT/bounding_box_train/0002_c1s1_000451_01.jpg   train identities
+    OUT/query/...  OUT/bounding_box_test/...         test identities (+ 0000 distractors, -1 junk)
+    OUT/masks/<folder>/<stem>.png                    part labels (annotations.PART_LABELS)
+    OUT/keypoints/<folder>.csv                       17 COCO keypoints per image
+    OUT/attributes.csv                               pid, the 27 Market attributes, split
+    OUT/market_attribute.mat                         the same in Lin et al.'s format
+    OUT/synth.json                                   generator settings, cameras, counts
+
+The same arguments give a byte-identical tree whatever the number of workers: every image draws
+from its own random stream (``seeds.py``), every file is written whole, tables are sorted, and
+nothing records a time or a path. Images are rendered in parallel processes, in chunks; each
+worker writes its own JPEGs and masks and sends back only keypoints.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import shutil
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from workbench.data.annotations import (
+    COCO_KEYPOINTS,
+    KEYPOINT_DIR,
+    MASK_DIR,
+    PART_LABELS,
+    write_keypoints,
+)
+from workbench.data.attributes import write_attribute_mat
+from workbench.data.schema import MARKET_ATTRIBUTES
+from workbench.data.synth.camera import make_cameras
+from workbench.data.synth.compose import Studio
+from workbench.data.synth.identity import ATTRIBUTE_NAMES, Identity, attribute_table
+from workbench.data.synth.plan import FOLDERS, ImageSpec, Plan, make_plan
+from workbench.data.synth.summary import SynthSummary
+
+GENERATOR_VERSION = "1.0"
+DEFAULT_IDS = 500
+MIN_HEIGHT, MIN_WIDTH = 64, 32
+META_FILE, ATTRIBUTE_CSV, ATTRIBUTE_MAT = "synth.json", "attributes.csv", "market_attribute.mat"
+_OUTPUTS = (*FOLDERS, MASK_DIR, KEYPOINT_DIR, ATTRIBUTE_CSV, ATTRIBUTE_MAT, META_FILE)
+
+# per-process state of a worker: the studio, the identities and the output root
+_WORKER: dict = {}
+# what a worker sends back per chunk: (folder, name, (17, 3) keypoints) rows and stage timings
+ChunkResult = tuple[list[tuple[str, str, np.ndarray]], dict[str, float]]
+
+
+def _check_arguments(
+    ids: int | None, seed: int, height: int, width: int, workers: int | None
+) -> int:
+    n = DEFAULT_IDS if ids is None else ids
+    if not isinstance(n, (int, np.integer)) or isinstance(n, bool) or not 2 <= n <= 9999:
+        raise ValueError(
+            f"ids={ids!r}: need an integer from 2 to 9999 identities (half train, half test; "
+            f"pids are 4 digits); try ids=500"
+        )
+    if not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed={seed!r}: need a non-negative integer")
+    if height < MIN_HEIGHT or width < MIN_WIDTH:
+        raise ValueError(
+            f"height={height}, width={width}: images must be at least {MIN_HEIGHT}x{MIN_WIDTH} "
+            f"pixels for the people to be drawable; Market-1501 uses 128x64, models 256x128"
+        )
+    if not 0.25 <= width / height <= 1.0:
+        raise ValueError(
+            f"height={height}, width={width}: pedestrian crops are taller than wide; use a width "
+            f"between height/4 and height (Market-1501: width = height/2)"
+        )
+    if workers is not None and workers < 1:
+        raise ValueError(f"workers={workers}: need at least 1 (or None for all cores)")
+    return int(n)
+
+
+def _prepare(out: Path) -> None:
+    """Create ``out``; replace a previous synthetic dataset there; refuse any other content."""
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out}: exists and is a file; pass a folder path")
+    if out.is_dir() and any(out.iterdir()):
+        if not (out / META_FILE).is_file():
+            raise ValueError(
+                f"{out}: folder is not empty and holds no {META_FILE}, so it is not a synthetic "
+                f"dataset that may be overwritten; pass a new or empty folder"
+            )
+        for name in _OUTPUTS:
+            path = out / name
+            if path.is_dir():
+                shutil.rmtree(path)
+            elif path.exists():
+                path.unlink()
+    for folder in FOLDERS:
+        (out / folder).mkdir(parents=True, exist_ok=True)
+        (out / MASK_DIR / folder).mkdir(parents=True, exist_ok=True)
+
+
+def _init_worker(root: str, seed: int, height: int, width: int, identities: list[Identity]) -> None:
+    cv2.setNumThreads(0)  # one process per core; OpenCV's own threads would compete
+    _WORKER.update(root=Path(root), studio=Studio(seed, height, width), identities=identities)
+
+
+def _render_chunk(specs: list[ImageSpec]) -> ChunkResult:
+    """Render, encode and write the images of ``specs``; return their keypoints and timings."""
+    root, studio, identities = _WORKER["root"], _WORKER["studio"], _WORKER["identities"]
+    times = {"render": 0.0, "encode": 0.0, "write": 0.0}
+    out = []
+    for spec in specs:
+        t0 = time.perf_counter()
+        ident = identities[spec.identity] if spec.identity >= 0 else None
+        r = studio.render(spec, ident)
+        t1 = time.perf_counter()
+        ok1, jpg = cv2.imencode(
+            ".jpg", r.image, [cv2.IMWRITE_JPEG_QUALITY, studio.cameras[spec.cam - 1].jpeg]
+        )
+        ok2, png = cv2.imencode(".png", r.labels, [cv2.IMWRITE_PNG_COMPRESSION, 1])
+        if not (ok1 and ok2):
+            raise RuntimeError(f"OpenCV could not encode {spec.name}")
+        t2 = time.perf_counter()
+        jpg.tofile(str(root / spec.folder / spec.name))
+        png.tofile(str(root / MASK_DIR / spec.folder / (spec.name[:-4] + ".png")))
+        times["render"] += t1 - t0
+        times["encode"] += t2 - t1
+        times["write"] += time.perf_counter() - t2
+        out.append((spec.folder, spec.name, r.keypoints))
+    return out, times
+
+
+def _chunks(specs: list[ImageSpec], workers: int) -> list[list[ImageSpec]]:
+    size = max(4, min(48, len(specs) // (8 * workers) or 1))
+    return [specs[i : i + size] for i in range(0, len(specs), size)]
+
+
+def _run(
+    plan: Plan, root: Path, seed: int, height: int, width: int, workers: int, progress: bool
+) -> Iterator[ChunkResult]:
+    """Render every image of ``plan``; yield (name rows, timings) per chunk (see ChunkResult)."""
+    chunks = _chunks(plan.images, workers)
+    args = (str(root), seed, height, width, plan.identities)
+    bar = tqdm(total=len(plan.images), unit="img", desc="synth", disable=not progress)
+    try:
+        if workers == 1:
+            threads = cv2.getNumThreads()
+            _init_worker(*args)
+            try:
+                for chunk in chunks:
+                    res = _render_chunk(chunk)
+                    bar.update(len(chunk))
+                    yield res
+            finally:
+                cv2.setNumThreads(threads)
+                _WORKER.clear()
+        else:
+            # fork is cheapest on Linux (workers inherit the imported modules); spawn elsewhere
+            method = "fork" if sys.platform.startswith("linux") else "spawn"
+            with mp.get_context(method).Pool(workers, _init_worker, args) as pool:
+                for res in pool.imap_unordered(_render_chunk, chunks):
+                    bar.update(len(res[0]))
+                    yield res
+    finally:
+        bar.close()
+
+
+def _attribute_frequencies(identities: list[Identity]) -> dict[str, float]:
+    freq: dict[str, float] = {}
+    for attr in MARKET_ATTRIBUTES:
+        values = np.array([ident.attributes[attr.name] for ident in identities])
+        if attr.binary:
+            freq[attr.name] = round(float(values.mean()), 4)
+        else:
+            for v, label in enumerate(attr.values):
+                freq[f"{attr.name}:{label}"] = round(float((values == v).mean()), 4)
+    return freq
+
+
+def _write_tables(
+    root: Path, plan: Plan, keypoints: dict[str, list[tuple[str, np.ndarray]]]
+) -> None:
+    for folder in FOLDERS:
+        rows = sorted(keypoints.get(folder, []), key=lambda t: t[0])
+        kp = np.stack([k for _, k in rows]) if rows else np.zeros((0, 17, 3), np.float32)
+        write_keypoints(root / KEYPOINT_DIR / f"{folder}.csv", [n for n, _ in rows], kp)
+    table = pd.DataFrame(attribute_table(plan.identities, plan.splits)).sort_values("pid")
+    table.to_csv(root / ATTRIBUTE_CSV, index=False, lineterminator="\n")
+    by_split = {
+        s: table[table.split == s].set_index("pid")[list(ATTRIBUTE_NAMES)]
+        for s in ("train", "test")
+    }
+    write_attribute_mat(root / ATTRIBUTE_MAT, by_split["train"], by_split["test"])
+
+
+def _meta(plan: Plan, seed: int, height: int, width: int) -> dict:
+    """The content of ``synth.json`` (no time, path or host: the file is reproducible)."""
+    counts = {folder: plan.count(folder) for folder in FOLDERS}
+    counts["distractors"] = sum(s.kind == "distractor" for s in plan.images)
+    counts["junk"] = sum(s.kind == "junk" for s in plan.images)
+    pids = {split: [i.pid for i, s in zip(plan.identities, plan.splits, strict=True) if s == split]
+            for split in ("train", "test")}  # fmt: skip
+    return {
+        "generator": "workbench.data.synth",
+        "version": GENERATOR_VERSION,
+        "seed": int(seed),
+        "ids": len(plan.identities),
+        "ids_train": pids["train"],
+        "ids_test": pids["test"],
+        "height": height,
+        "width": width,
+        "cameras": [c.to_json() for c in make_cameras(seed)],
+        "part_labels": {str(k): v for k, v in PART_LABELS.items()},
+        "keypoints": list(COCO_KEYPOINTS),
+        "attribute_schema": "market1501",
+        "counts": counts,
+    }
+
+
+def generate(
+    out: str | Path,
+    ids: int | None = None,
+    seed: int = 0,
+    height: int = 256,
+    width: int = 128,
+    workers: int | None = None,
+    progress: bool = True,
+) -> SynthSummary:
+    """Render ``ids`` synthetic identities (default 500; half train, half test) into ``out``.
+
+    ``out`` must be new, empty, or a previous output of this function (which is replaced).
+    ``workers``: processes (default: the usable cores). Returns a summary of what was written.
+    """
+    n_ids = _check_arguments(ids, seed, height, width, workers)
+    root = Path(out)
+    start = time.perf_counter()
+    plan = make_plan(n_ids, seed, make_cameras(seed))
+    _prepare(root)
+    # synth.json first: it marks the folder as ours, so a rerun after a crash may replace it
+    meta = _meta(plan, seed, height, width)
+    (root / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", "utf-8")
+    if workers is None:
+        workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+        workers = workers or os.cpu_count() or 1
+    workers = max(1, min(workers, len(plan.images) // 16 or 1))
+    keypoints: dict[str, list[tuple[str, np.ndarray]]] = defaultdict(list)
+    stages = {"render": 0.0, "encode": 0.0, "write": 0.0}
+    for rows, times in _run(plan, root, seed, height, width, workers, progress):
+        for folder, name, kp in rows:
+            keypoints[folder].append((name, kp))
+        for k, v in times.items():
+            stages[k] += v
+    t = time.perf_counter()
+    _write_tables(root, plan, keypoints)
+    stages["tables"] = time.perf_counter() - t
+    counts = meta["counts"]
+    return SynthSummary(
+        root=root,
+        seed=seed,
+        height=height,
+        width=width,
+        ids_train=len(meta["ids_train"]),
+        ids_test=len(meta["ids_test"]),
+        images_train=counts["bounding_box_train"],
+        images_query=counts["query"],
+        images_gallery=counts["bounding_box_test"],
+        distractors=counts["distractors"],
+        junk=counts["junk"],
+        attribute_frequencies=_attribute_frequencies(plan.identities),
+        seconds=time.perf_counter() - start,
+        workers=workers,
+        stage_seconds={k: round(v, 3) for k, v in stages.items()},
+    )
