@@ -9,19 +9,10 @@
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 DEFAULT_BASELINE = "bot_r18w32_synth"
-
-
-def _existing_dataset_matches(root: Path, ids: int | None, seed: int) -> bool:
-    meta_path = root / "synth.json"
-    if not meta_path.exists():
-        return False
-    meta = json.loads(meta_path.read_text())
-    return meta.get("seed") == seed and (ids is None or meta.get("ids") == ids)
 
 
 def run_demo(
@@ -35,16 +26,14 @@ def run_demo(
 
     matplotlib.use("Agg")
     from workbench.data import load_attributes, load_split
-    from workbench.data.synth import generate
+    from workbench.data.synth import ensure_synthetic
     from workbench.viz.contact_sheet import contact_sheet
 
     data, out = Path(data), Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    if _existing_dataset_matches(data, ids, seed):
-        print(f"[1/4] synthetic dataset already in {data} (seed {seed}); reusing it")
-    else:
-        print(f"[1/4] rendering the synthetic dataset into {data} ...")
-        print(generate(data, ids=ids, seed=seed))
+    print(f"[1/4] synthetic dataset in {data} (seed {seed})")
+    _, fresh = ensure_synthetic(data, ids=ids, seed=seed)
+    print(fresh if fresh is not None else "  already there, identical: reused")
 
     split = load_split(data)
     print(f"\n[2/4] {split}")

@@ -2,7 +2,7 @@
 
 from workbench.evaluate.distance import METRICS, compute_distance
 from workbench.evaluate.features import Features, extract_features
-from workbench.evaluate.protocol import RankingResult, camera_gap, evaluate_model
+from workbench.evaluate.protocol import RankingResult, camera_gap, evaluate_model, rerank_result
 from workbench.evaluate.ranking import (
     AP_CONVENTIONS,
     evaluate_ranking,
@@ -23,5 +23,6 @@ __all__ = [
     "extract_features",
     "format_metrics",
     "re_ranking",
+    "rerank_result",
     "stable_row_order",
 ]

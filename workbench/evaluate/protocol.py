@@ -80,8 +80,6 @@ def evaluate_model(
     """
     from workbench.evaluate.distance import compute_distance
     from workbench.evaluate.features import extract_features
-    from workbench.evaluate.ranking import evaluate_ranking
-    from workbench.evaluate.rerank import re_ranking
 
     model.eval()
     feats = {}
@@ -90,18 +88,32 @@ def evaluate_model(
         feats[part] = extract_features(model, loader, device=device, flip=flip, progress=progress)
     qf, gf = feats["query"].feats, feats["gallery"].feats
     distmat = compute_distance(qf, gf, metric=metric).cpu().numpy()
-    if rerank:
-        q_q = compute_distance(qf, qf, metric=metric).cpu().numpy()
-        g_g = compute_distance(gf, gf, metric=metric).cpu().numpy()
-        distmat = re_ranking(distmat, q_q, g_g)
+    extra = {"rerank": False, "metric": metric, "qf": qf, "gf": gf}
+    result = _rank(distmat, split.query, split.gallery, extra)
+    return rerank_result(result) if rerank else result
+
+
+def rerank_result(
+    result: RankingResult, k1: int = 20, k2: int = 6, lambda_value: float = 0.3
+) -> RankingResult:
+    """The same evaluation with k-reciprocal re-ranking (Zhong et al. 2017), reusing features."""
+    from workbench.evaluate.distance import compute_distance
+    from workbench.evaluate.rerank import re_ranking
+
+    qf, gf, metric = result.extra["qf"], result.extra["gf"], result.extra["metric"]
+    q_q = compute_distance(qf, qf, metric=metric).cpu().numpy()
+    g_g = compute_distance(gf, gf, metric=metric).cpu().numpy()
+    distmat = re_ranking(result.distmat, q_q, g_g, k1=k1, k2=k2, lambda_value=lambda_value)
+    return _rank(distmat, result.query, result.gallery, {**result.extra, "rerank": True})
+
+
+def _rank(distmat: np.ndarray, q, g, extra: dict[str, Any]) -> RankingResult:
+    from workbench.evaluate.ranking import evaluate_ranking
+
     metrics = evaluate_ranking(
-        distmat,
-        split.query.pid.to_numpy(),
-        split.gallery.pid.to_numpy(),
-        split.query.camid.to_numpy(),
-        split.gallery.camid.to_numpy(),
+        distmat, q.pid.to_numpy(), g.pid.to_numpy(), q.camid.to_numpy(), g.camid.to_numpy()
     )
-    return RankingResult(metrics, distmat, split.query, split.gallery, {"rerank": rerank})
+    return RankingResult(metrics, distmat, q, g, extra)
 
 
 def camera_gap(

@@ -277,3 +277,34 @@ def generate(
         workers=workers,
         stage_seconds={k: round(v, 3) for k, v in stages.items()},
     )
+
+
+def ensure_synthetic(
+    out: str | Path,
+    ids: int | None = None,
+    seed: int = 0,
+    height: int = 256,
+    width: int = 128,
+    progress: bool = True,
+) -> tuple[Path, SynthSummary | None]:
+    """Reuse ``out`` when it already holds this exact dataset, else (re)generate it.
+
+    "This exact dataset" = same generator version, seed, number of identities and image size
+    (generation is deterministic, so those pin every byte). Returns the folder and the summary
+    of a fresh generation (``None`` when reused).
+    """
+    root = Path(out)
+    meta_path = root / "synth.json"
+    if meta_path.exists():
+        meta = json.loads(meta_path.read_text())
+        wanted = {
+            "version": GENERATOR_VERSION,
+            "seed": seed,
+            "ids": _check_arguments(ids, seed, height, width, None),
+            "height": height,
+            "width": width,
+        }
+        # the attribute .mat is written last: its presence means the run completed
+        if all(meta.get(k) == v for k, v in wanted.items()) and (root / ATTRIBUTE_MAT).exists():
+            return root, None
+    return root, generate(root, ids=ids, seed=seed, height=height, width=width, progress=progress)
