@@ -1,4 +1,4 @@
-"""Command line: ``workbench synth | train | eval | demo``.
+"""Command line: ``workbench synth | train | eval | export | demo``.
 
 Each sub-command parses its arguments here and calls one library function; heavy modules are
 imported only by the sub-command that needs them.
@@ -110,6 +110,18 @@ def _eval(args: argparse.Namespace) -> int:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(out, indent=2) + "\n")
         print(f"metrics written to {args.json}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from workbench.train.export import export_run
+
+    card = export_run(args.run, args.name, folder=args.folder, progress=not args.quiet)
+    print(
+        f"wrote {args.folder}/{args.name}.safetensors ({card['size_bytes'] / 1e6:.2f} MB) and its card"
+    )
+    if "metrics" in card:
+        print(json.dumps(card["metrics"]))
     return 0
 
 

@@ -21,7 +21,10 @@ def run_demo(
     ids: int | None = None,
     seed: int = 0,
     baseline: str = DEFAULT_BASELINE,
+    height: int = 256,
+    width: int = 128,
 ) -> dict:
+    """Run the main job; returns what it wrote and measured (paths, metrics, camera gap)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -32,7 +35,7 @@ def run_demo(
     data, out = Path(data), Path(out)
     out.mkdir(parents=True, exist_ok=True)
     print(f"[1/4] synthetic dataset in {data} (seed {seed})")
-    _, fresh = ensure_synthetic(data, ids=ids, seed=seed)
+    _, fresh = ensure_synthetic(data, ids=ids, seed=seed, height=height, width=width)
     print(fresh if fresh is not None else "  already there, identical: reused")
 
     split = load_split(data)

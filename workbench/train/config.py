@@ -74,10 +74,13 @@ class TrainConfig:
 
     @classmethod
     def load(cls, path: str | Path) -> TrainConfig:
+        """Read a config file, or the ``train_config`` of a model card (to reproduce it)."""
         try:
             raw = json.loads(Path(path).read_text())
         except json.JSONDecodeError as e:
             raise ValueError(f"{path}: not valid JSON ({e}); a config file is a JSON object") from e
+        if isinstance(raw, dict) and "train_config" in raw:  # a model card: reproduce its run
+            raw = raw["train_config"]
         return cls.from_dict(raw)
 
 
