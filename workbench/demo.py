@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-DEFAULT_BASELINE = "bot_r18w32_synth"
+DEFAULT_BASELINE = "bot_r18w16_synth"
 
 
 def run_demo(

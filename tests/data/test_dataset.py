@@ -211,3 +211,13 @@ def test_workers_get_different_augmentation_streams(tmp_path, init_fn):
     first, second = run(), run()
     assert all(torch.equal(a, b) for a, b in zip(first, second, strict=True))  # reproducible
     assert not torch.equal(first[0], first[1])  # the workers' first items differ
+
+
+def test_unannotated_attribute_cells_become_minus_one():
+    from workbench.data.dataset import _attribute_lookup
+
+    table = pd.DataFrame(
+        {"gender": [1, 0], "top": pd.array([pd.NA, 1], dtype="Int8")}, index=[3, 7]
+    )
+    lookup = _attribute_lookup(table)
+    assert lookup[3].tolist() == [1, -1] and lookup[7].tolist() == [0, 1]

@@ -176,14 +176,15 @@ class ReIDDataset(Dataset):
 
 
 def _attribute_lookup(attributes: pd.DataFrame | None) -> dict[int, np.ndarray]:
-    """pid → int64 attribute vector, with clear errors for a malformed table."""
+    """pid → int64 attribute vector (-1 = not annotated), with clear errors for a bad table."""
     if attributes is None:
         return {}
     if not attributes.index.is_unique:
         dup = attributes.index[attributes.index.duplicated()].unique().tolist()[:5]
         raise ValueError(f"attribute table: pids {dup} appear more than once; index must be pid")
     try:
-        values = attributes.to_numpy(np.int64)  # (num_ids, num_attributes)
+        # unannotated cells (<NA>, e.g. Duke's two `top`=0 ids) become -1: "unknown"
+        values = attributes.astype("Int64").fillna(-1).to_numpy(np.int64)  # (ids, attributes)
         pids = [int(p) for p in attributes.index]
     except (TypeError, ValueError) as err:
         raise ValueError(
