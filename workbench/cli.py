@@ -182,6 +182,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     _COMMANDS["eval"] = _eval
 
+    p = sub.add_parser("export", help="ship a finished run: fp16 safetensors + model card")
+    p.add_argument("--run", required=True, help="run folder of `workbench train`")
+    p.add_argument("--name", required=True, help="name of the shipped weights")
+    p.add_argument("--folder", default="weights")
+    p.add_argument("--quiet", action="store_true")
+    _COMMANDS["export"] = _export
+
     p = sub.add_parser(
         "demo", help="the main job: data, contact sheet, shipped baseline, rank list"
     )

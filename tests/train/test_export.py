@@ -46,3 +46,13 @@ def test_export_card_is_complete_and_reproducible(tiny_synth, tmp_path, capsys):
     for key in ("rank1", "mAP", "mINP"):
         assert measured[key] == pytest.approx(card["metrics"][key], abs=0.01)
     capsys.readouterr()
+
+
+def test_export_is_a_cli_command(tiny_synth, tmp_path, capsys):
+    run = tmp_path / "run"
+    Trainer(tiny_config(tiny_synth, epochs=1), run, progress=False).fit()
+    assert (
+        main(["export", "--run", str(run), "--name", "m", "--folder", str(tmp_path), "--quiet"])
+        == 0
+    )
+    assert (tmp_path / "m.safetensors").exists() and '"rank1"' in capsys.readouterr().out
