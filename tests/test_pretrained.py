@@ -74,3 +74,10 @@ def test_shipped_cards_verify_and_load():
         h, w = card["input_size"]
         with torch.no_grad():
             assert model(torch.zeros(1, 3, h, w)).shape[0] == 1
+
+
+def test_saving_twice_gives_identical_bytes(tmp_path):
+    model = build_model("bot", backbone="resnet18", width=8, num_classes=3)
+    a = save_pretrained(model, tmp_path / "a", "m", "bot", model.config.to_dict())
+    b = save_pretrained(model, tmp_path / "b", "m", "bot", model.config.to_dict())
+    assert a["sha256"] == b["sha256"]

@@ -133,7 +133,8 @@ def save_pretrained(
         for k, v in model.state_dict().items()
     }
     weights = folder / f"{name}.safetensors"
-    save_file(state, weights, metadata={"name": name, "architecture": architecture})
+    # one metadata key only: safetensors writes several in hash order, so bytes would vary
+    save_file(state, weights, metadata={"format": "pt"})
     card = {
         "name": name,
         "architecture": architecture,

@@ -47,7 +47,7 @@ def read_image(path: str | Path, flags: int = cv2.IMREAD_COLOR) -> np.ndarray:
     image = cv2.imdecode(data, flags)
     if image is None:
         raise ImageDecodeError(f"{path}: the file does not decode as an image; {fix}")
-    if flags == cv2.IMREAD_COLOR:
+    if image.ndim == 3 and flags != cv2.IMREAD_UNCHANGED:  # colour reads, reduced ones too
         image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB)  # H×W×3 RGB
     return image
 

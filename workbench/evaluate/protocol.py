@@ -6,13 +6,13 @@ the workbench prints is computed the same way.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader
 
 from workbench.data.split import Split
 
@@ -42,21 +42,14 @@ class RankingResult:
 
 def make_loader(
     table, height: int, width: int, batch_size: int = 128, workers: int = 2
-) -> DataLoader:
-    """A test-time loader (resize + normalise, no masks) over one table."""
-    from workbench.data.dataset import ReIDDataset, collate
-    from workbench.data.transforms import build_transforms
+) -> Iterable[dict[str, Any]]:
+    """Test-time batches (resize + normalise) of one table: threads decode at reduced size.
 
-    dataset = ReIDDataset(table, build_transforms(height, width, train=False), load_masks=False)
-    return DataLoader(
-        dataset,
-        batch_size=batch_size,
-        shuffle=False,
-        num_workers=workers,
-        collate_fn=collate,
-        pin_memory=torch.cuda.is_available(),
-        persistent_workers=False,
-    )
+    See :class:`workbench.data.batch_loader.BatchImageLoader`; ``workers`` = decoding threads.
+    """
+    from workbench.data.batch_loader import BatchImageLoader
+
+    return BatchImageLoader(table, height, width, batch_size, threads=max(1, workers))
 
 
 def evaluate_model(
