@@ -100,3 +100,13 @@ def test_config_rejects_unknown_keys(tmp_path):
         TrainConfig.load(bad)
     with pytest.raises(ValueError, match="unknown config key"):
         apply_overrides(TrainConfig(), {"data.heigth": 3})
+
+
+@pytest.mark.gpu
+def test_amp_channels_last_training_on_cuda(tiny_synth, tmp_path):
+    config = tiny_config(tiny_synth, epochs=1, device="cuda")
+    trainer = Trainer(config, tmp_path / "run", progress=False)
+    assert trainer.use_amp and trainer.channels_last and trainer.device.type == "cuda"
+    trainer.fit()
+    assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
+    assert (tmp_path / "run" / "checkpoint.pt").exists()
