@@ -33,21 +33,6 @@ def atomic_save(obj: Any, path: str | Path) -> None:
         raise
 
 
-def atomic_write_bytes(data: bytes, path: str | Path) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Load a training checkpoint (tensors and plain containers only)."""
     path = Path(path)
