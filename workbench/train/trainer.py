@@ -127,9 +127,9 @@ class Trainer:
     def _build_model(self) -> nn.Module:
         from workbench.models.registry import build_model
 
-        return build_model(
-            self.config.model, num_classes=self.num_classes, **self.config.model_config
-        )
+        # the number of classes always comes from the data
+        kwargs = {**self.config.model_config, "num_classes": self.num_classes}
+        return build_model(self.config.model, **kwargs)
 
     def _build_losses(self) -> None:
         from workbench.train.losses import CenterLoss, CrossEntropyLabelSmooth, TripletLoss
