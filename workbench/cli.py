@@ -68,7 +68,7 @@ def _train(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     from workbench.data.readers import load_split
     from workbench.evaluate import format_metrics
-    from workbench.evaluate.protocol import camera_gap, evaluate_model
+    from workbench.evaluate.protocol import evaluate_model
     from workbench.pretrained import load_pretrained
 
     model = load_pretrained(args.weights)
@@ -91,21 +91,13 @@ def _eval(args: argparse.Namespace) -> int:
     )
     print(format_metrics(result.metrics))
     if args.json:
-        q, g = split.query, split.gallery
         out = {
             "weights": model.card["name"],
             "data": str(args.data),
             "rerank": args.rerank,
             "flip": args.flip,
-            **result.summary(),
-            **camera_gap(
-                result.distmat,
-                q.pid.to_numpy(),
-                g.pid.to_numpy(),
-                q.camid.to_numpy(),
-                g.camid.to_numpy(),
-            ),
-            "num_valid_queries": int(result.metrics.get("num_valid_queries", len(q))),
+            **result.headline(),
+            "num_valid_queries": int(result.metrics["num_valid_queries"]),
         }
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(out, indent=2) + "\n")

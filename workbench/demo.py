@@ -57,7 +57,7 @@ def run_demo(
 
 def _evaluate_baseline(split, baseline: str, out: Path) -> dict:
     from workbench.evaluate import format_metrics
-    from workbench.evaluate.protocol import camera_gap, evaluate_model
+    from workbench.evaluate.protocol import evaluate_model
     from workbench.pretrained import list_pretrained, load_pretrained
     from workbench.viz.ranklist import choose_queries, plot_ranklist
 
@@ -69,10 +69,7 @@ def _evaluate_baseline(split, baseline: str, out: Path) -> dict:
     t0 = time.perf_counter()
     result = evaluate_model(model, split, height, width, progress=False)
     seconds = time.perf_counter() - t0
-    q, g = split.query, split.gallery
-    gap = camera_gap(
-        result.distmat, q.pid.to_numpy(), g.pid.to_numpy(), q.camid.to_numpy(), g.camid.to_numpy()
-    )
+    gap = result.camera_gap()
     print(f"\n[4/4] shipped baseline {baseline} on the synthetic test split ({seconds:.1f} s):")
     print(format_metrics(result.metrics))
     print(
@@ -85,7 +82,7 @@ def _evaluate_baseline(split, baseline: str, out: Path) -> dict:
     figure = out / "ranklist.png"
     queries = choose_queries(result.metrics.get("ap"), 6, order="random", seed=1)
     plot_ranklist(
-        result.distmat, q, g, queries, topk=10, out=figure,
+        result.distmat, result.query, result.gallery, queries, topk=10, out=figure,
         title=f"{baseline}: query and top-10 gallery (green = same identity)",
     )  # fmt: skip
     print(f"rank-list figure: {figure}")

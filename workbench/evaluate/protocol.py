@@ -39,6 +39,17 @@ class RankingResult:
             "mINP": 100 * float(m["mINP"]),
         }
 
+    def camera_gap(self) -> dict[str, float]:
+        """Same-camera vs cross-camera rank-1 of this ranking (see :func:`camera_gap`)."""
+        q, g = self.query, self.gallery
+        return camera_gap(
+            self.distmat, q.pid.to_numpy(), g.pid.to_numpy(), q.camid.to_numpy(), g.camid.to_numpy()
+        )
+
+    def headline(self) -> dict[str, float]:
+        """:meth:`summary` and :meth:`camera_gap` together: what cards and logs record."""
+        return {**self.summary(), **self.camera_gap()}
+
 
 def make_loader(
     table, height: int, width: int, batch_size: int = 128, workers: int = 2

@@ -27,7 +27,7 @@ def export_run(
 ) -> dict[str, Any]:
     """Export ``run/model.safetensors`` as ``folder/name.safetensors`` with ``folder/name.json``."""
     from workbench.data.readers import load_split
-    from workbench.evaluate.protocol import camera_gap, evaluate_model
+    from workbench.evaluate.protocol import evaluate_model
     from workbench.pretrained import load_pretrained, save_pretrained
     from workbench.train.config import TrainConfig
 
@@ -74,15 +74,7 @@ def export_run(
         split = load_split(config.data.root)
         h, w = run_card["input_size"]
         result = evaluate_model(exported, split, h, w, progress=progress)
-        q, g = split.query, split.gallery
-        gap = camera_gap(
-            result.distmat,
-            q.pid.to_numpy(),
-            g.pid.to_numpy(),
-            q.camid.to_numpy(),
-            g.camid.to_numpy(),
-        )
-        card["metrics"] = {k: round(v, 2) for k, v in {**result.summary(), **gap}.items()}
+        card["metrics"] = {k: round(v, 2) for k, v in result.headline().items()}
         card["metrics"]["protocol"] = "Market-1501 (cosine, no re-ranking, no flip)"
         card_path = Path(folder) / f"{name}.json"
         card_path.write_text(json.dumps(card, indent=2) + "\n")

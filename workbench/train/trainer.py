@@ -331,7 +331,7 @@ class Trainer:
         )
 
     def evaluate(self) -> dict[str, float]:
-        from workbench.evaluate.protocol import camera_gap, evaluate_model
+        from workbench.evaluate.protocol import evaluate_model
 
         dc = self.config.data
         result = evaluate_model(
@@ -344,17 +344,7 @@ class Trainer:
             workers=dc.workers,
             progress=self.progress,
         )
-        summary = result.summary()
-        summary.update(
-            camera_gap(
-                result.distmat,
-                self.split.query.pid.to_numpy(),
-                self.split.gallery.pid.to_numpy(),
-                self.split.query.camid.to_numpy(),
-                self.split.gallery.camid.to_numpy(),
-            )
-        )
-        return summary
+        return result.headline()
 
     def fit(self) -> dict[str, Any]:
         """Train the remaining epochs; returns the final metrics (main process)."""
