@@ -110,3 +110,30 @@ def test_amp_channels_last_training_on_cuda(tiny_synth, tmp_path):
     trainer.fit()
     assert all(torch.isfinite(p).all() for p in trainer.model.parameters())
     assert (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+def test_model_extra_losses_are_added_logged_and_get_their_fields(tiny_synth, tmp_path):
+    """A model's ``extra_losses`` terms reach the loss, the log, and see masks when asked."""
+    from workbench.models.bot import BoT
+
+    seen: dict[str, tuple[int, ...]] = {}
+
+    class MaskedBoT(BoT):
+        train_fields = ("mask", "keypoints")
+
+        def extra_losses(self, output, batch):
+            seen["mask"] = tuple(batch["mask"].shape)
+            seen["keypoints"] = tuple(batch["keypoints"].shape)
+            return {"mask_term": 0 * output["features"].sum() + 2.5}
+
+    trainer = Trainer(tiny_config(tiny_synth, epochs=1), tmp_path / "run", progress=False)
+    plain = trainer.train_epoch(0)
+    trainer = Trainer(tiny_config(tiny_synth, epochs=1), tmp_path / "run2", progress=False)
+    trainer.model.__class__ = MaskedBoT  # same parameters, extra loss added
+    trainer._dataset = None
+    del trainer._dataset  # rebuild the loader with the fields the model asks for
+    stats = trainer.train_epoch(0)
+    assert seen["mask"] == (16, 64, 32) and seen["keypoints"] == (16, 17, 3)
+    assert stats.extra == {"mask_term": pytest.approx(2.5)}
+    assert stats.loss == pytest.approx(plain.loss + 2.5, rel=1e-5)
+    assert trainer.model.config.input_size == (64, 32)  # from the transforms, not the default

@@ -160,6 +160,9 @@ class ReIDModel(nn.Module):
 
     config_class: ClassVar[type[ModelConfig]] = ModelConfig
     model_name: ClassVar[str] = ""  # set by @register_model
+    #: sample fields the model's extra training losses read (``"mask"``, ``"keypoints"``,
+    #: ``"attributes"``); the trainer loads them only when a model asks.
+    train_fields: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -179,6 +182,18 @@ class ReIDModel(nn.Module):
 
     def feature_maps(self, images: Tensor) -> dict[str, Tensor]:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def extra_losses(self, output: TrainOutput, batch: Mapping[str, Any]) -> dict[str, Tensor]:
+        """Model-specific loss terms, already weighted, added to the ID + triplet loss.
+
+        The trainer calls this after ``forward`` in train mode with the collated batch (its
+        ``image``, ``label`` and the fields named in ``train_fields``, on the model's device)
+        and logs every term by name (e.g. DAAF's ``hab``/``pab``, SA's ``deep1``..``deep3``).
+        Every parameterised computation belongs in ``forward`` (its outputs go into the train
+        dict), so that DistributedDataParallel sees it; this method only compares those outputs
+        with the batch's targets. The default has none.
+        """
+        return {}
 
     def layer_names(self) -> list[str]:
         """Names accepted by :func:`get_layer`, in forward order."""

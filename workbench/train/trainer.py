@@ -20,13 +20,13 @@ import math
 import random
 import time
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
+from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
 from workbench.device import resolve_device
@@ -56,6 +56,7 @@ class EpochStats:
     lr: float
     seconds: float
     images_per_second: float
+    extra: dict[str, float] = field(default_factory=dict)  # model.extra_losses terms, by name
 
 
 def seed_everything(seed: int) -> None:
@@ -127,8 +128,13 @@ class Trainer:
     def _build_model(self) -> nn.Module:
         from workbench.models.registry import build_model
 
-        # the number of classes always comes from the data
-        kwargs = {**self.config.model_config, "num_classes": self.num_classes}
+        # the number of classes always comes from the data, the input size from the transforms
+        dc = self.config.data
+        kwargs = {
+            **self.config.model_config,
+            "num_classes": self.num_classes,
+            "input_size": (dc.height, dc.width),
+        }
         return build_model(self.config.model, **kwargs)
 
     def _build_losses(self) -> None:
@@ -170,9 +176,15 @@ class Trainer:
                 pad=dc.pad,
                 erasing_p=dc.erasing_p,
             )
+            fields = set(getattr(self.model, "train_fields", ()))
             self._dataset = ReIDDataset(
-                self.split.train, transform, pid_to_label=self.pid_to_label, load_masks=False
+                self.split.train,
+                transform,
+                pid_to_label=self.pid_to_label,
+                load_masks="mask" in fields,
             )
+            if "keypoints" not in fields:
+                self._dataset.keypoints = None
             per_rank = dc.batch_size
             if self.env.enabled:
                 self._sampler = DistributedIdentitySampler(
@@ -258,6 +270,7 @@ class Trainer:
         if self.config.max_steps_per_epoch:
             total = min(total, self.config.max_steps_per_epoch)
         sums = torch.zeros(5, dtype=torch.float64)  # loss, id, triplet, center, accuracy
+        extra_sums: dict[str, Tensor] = {}  # model.extra_losses terms
         seen, t0 = 0, time.perf_counter()
         lr = self.optimizer.param_groups[0]["lr"]
         bar = tqdm(
@@ -282,6 +295,9 @@ class Trainer:
             if isinstance(tri_loss, tuple):
                 tri_loss = tri_loss[0]
             loss = id_loss + self.config.loss.triplet_weight * tri_loss
+            extra = self._extra_losses(out, batch, images, labels)
+            for term in extra.values():
+                loss = loss + term
             center_loss = torch.zeros((), device=self.device)
             if self.center is not None:
                 center_loss = self.center(feats, labels)
@@ -309,6 +325,8 @@ class Trainer:
             self.scaler.update()
             acc = (logits.argmax(1) == labels).float().mean()
             sums += torch.stack([loss, id_loss, tri_loss, center_loss, acc]).detach().double().cpu()
+            for name, term in extra.items():
+                extra_sums[name] = extra_sums.get(name, 0.0) + term.detach().double().cpu()
             seen += images.shape[0]
             bar.update()
             if step % 5 == 0:
@@ -320,7 +338,9 @@ class Trainer:
                 )
         bar.close()
         steps = max(min(total, step + 1) if total else 0, 1)
-        means = all_reduce_mean((sums / steps).to(self.device), self.env).cpu().tolist()
+        names = sorted(extra_sums)
+        packed = torch.cat([sums, torch.stack([extra_sums[n] for n in names])]) if names else sums
+        means = all_reduce_mean((packed / steps).to(self.device), self.env).cpu().tolist()
         secs = time.perf_counter() - t0
         return EpochStats(
             epoch + 1,
@@ -328,7 +348,27 @@ class Trainer:
             lr=lr,
             seconds=secs,
             images_per_second=seen * self.env.world_size / max(secs, 1e-9),
+            extra=dict(zip(names, means[5:], strict=True)),
         )
+
+    def _extra_losses(
+        self, out: dict[str, Tensor], batch: dict[str, Any], images: Tensor, labels: Tensor
+    ) -> dict[str, Tensor]:
+        """The model's own loss terms (``ReIDModel.extra_losses``), in fp32, on the device."""
+        fields = getattr(self.model, "train_fields", ())
+        inputs: dict[str, Any] = {"image": images, "label": labels}
+        for name in fields:
+            if name not in batch:
+                raise ValueError(
+                    f"model {self.config.model!r} trains on the sample field {name!r}, which "
+                    f"the data at {self.config.data.root} does not provide; use a dataset with "
+                    f"{name} annotations (the synthetic data has masks and keypoints)"
+                )
+            value = batch[name]
+            inputs[name] = value.to(self.device) if isinstance(value, Tensor) else value
+        with self._autocast():
+            terms = self.model.extra_losses(out, inputs)  # type: ignore[operator]
+        return {name: term.float() for name, term in terms.items()}
 
     def evaluate(self) -> dict[str, float]:
         from workbench.evaluate.protocol import evaluate_model
@@ -397,6 +437,8 @@ def _format_record(r: dict[str, Any]) -> str:
         f"{r['triplet_loss']:.3f})  acc {r['accuracy']:.2f}  lr {r['lr']:.2e}  "
         f"{r['images_per_second']:.0f} img/s"
     )
+    if extra := r.get("extra"):
+        line += "  [" + ", ".join(f"{k} {v:.3f}" for k, v in extra.items()) + "]"
     if m := r.get("metrics"):
         line += f"  | R1 {m['rank1']:.1f}  mAP {m['mAP']:.1f}"
     return line if math.isfinite(r["loss"]) else line + "  (non-finite)"
