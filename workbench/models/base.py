@@ -26,7 +26,7 @@ dataclass, and registered by name in :mod:`workbench.models.registry`. It promis
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, TypedDict
 
@@ -194,6 +194,14 @@ class ReIDModel(nn.Module):
         with the batch's targets. The default has none.
         """
         return {}
+
+    def pooled_head(self) -> tuple[str, Callable[[Tensor], Tensor]] | None:
+        """``(layer, head)`` when the eval embedding is ``head(GAP(feature_maps()[layer]))``.
+
+        Optional: explainers then take exact closed forms on that layer (Grad-CAM's gradient is
+        constant over space there). ``None`` (the default) means "not of that form".
+        """
+        return None
 
     def layer_names(self) -> list[str]:
         """Names accepted by :func:`get_layer`, in forward order."""

@@ -17,6 +17,7 @@ Where we differ from the official code (both configurable):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any, Literal
 
 from torch import Tensor
@@ -123,6 +124,18 @@ class BoT(ReIDModel):
     def forward(self, images: Tensor) -> Tensor | TrainOutput:
         x = self.backbone.forward_features(images)  # (B, C, H/16, W/16) with last stride 1
         return self.head(self.pool(x))  # eval: (B, C); train: dict
+
+    def pooled_head(self) -> tuple[str, Callable[[Tensor], Tensor]]:
+        """``("layer4", head)``: the embedding is ``head(GAP(layer4))`` (explainers' fast path)."""
+        return "layer4", self.head.embed
+
+    def classify(self, embedding: Tensor) -> Tensor:
+        """ID logits (B, num_classes) of eval embeddings (for the ``IdentityLogit`` target)."""
+        if self.head.normalize:
+            raise ValueError("classify: an L2-normalised embedding cannot be mapped back to logits")
+        if self.head.neck_feat == "before":
+            embedding = self.head.bn(embedding)
+        return self.head.classifier(embedding)
 
     def feature_maps(self, images: Tensor) -> dict[str, Tensor]:
         maps: dict[str, Tensor] = {}

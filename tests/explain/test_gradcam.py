@@ -1,0 +1,124 @@
+"""Grad-CAM against captum, a hand-worked model, and its own fast path."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from explain_helpers import HandModel, tiny_bot
+
+from workbench.explain import ExplainError, explain, explain_pair
+from workbench.explain.gradcam import pair_gradcam
+from workbench.explain.targets import EmbeddingSimilarity, IdentityLogit, PairDistance
+
+
+@pytest.fixture(scope="module")
+def bot():
+    return tiny_bot()
+
+
+@pytest.fixture(scope="module")
+def images():
+    torch.manual_seed(1)
+    return torch.randn(4, 3, 64, 32)
+
+
+@pytest.mark.parametrize("layer", ["layer2", "layer3", "layer4"])
+def test_gradcam_equals_captum_layergradcam(bot, images, layer):
+    from captum.attr import LayerGradCam
+
+    from workbench.models import get_layer
+
+    ref = bot(images[:1]).detach()[0] + 0.1
+    target = EmbeddingSimilarity(ref)
+    ours = explain("gradcam", bot, images, target, layer=layer).maps
+    cam = LayerGradCam(lambda x: target(bot(x), bot), get_layer(bot, layer))
+    theirs = cam.attribute(images, relu_attributions=False)[:, 0]
+    assert ours.shape == theirs.shape
+    torch.testing.assert_close(ours, theirs, rtol=1e-4, atol=1e-6)
+
+
+def test_gradcam_on_hand_weighted_model_matches_the_hand_computation():
+    model = HandModel().eval()
+    # channel 0 = red, channel 1 = green; one 1×2 image: pixels (r, g) = (1, 3) and (3, 1)
+    x = torch.zeros(1, 3, 1, 2)
+    x[0, 0] = torch.tensor([[1.0, 3.0]])
+    x[0, 1] = torch.tensor([[3.0, 1.0]])
+    # A = [[1, 3]], [[3, 1]]; g = (2, 2); e = W g = (4, 0); score = identity logit 0 = e_0 = 2 g_0
+    # ∂s/∂A_0(ij) = 2 / 2 = 1, ∂s/∂A_1 = 0  →  map = 1 · A_0 = [1, 3]
+    exp = explain("gradcam", model, x, lambda e, m: e[:, 0], layer="features")
+    torch.testing.assert_close(exp.maps, torch.tensor([[[1.0, 3.0]]]))
+    # score = e_1 = g_0 - g_1: α = (1/2, -1/2) → map = (A_0 - A_1) / 2 = [-1, 1]
+    exp = explain("gradcam", model, x, lambda e, m: e[:, 1], layer="features")
+    torch.testing.assert_close(exp.maps, torch.tensor([[[-1.0, 1.0]]]))
+    assert exp.scores.tolist() == [0.0]
+    assert exp.resized((2, 4)).shape == (1, 2, 4)
+
+
+@pytest.mark.parametrize(
+    "make_target",
+    [
+        lambda ref: EmbeddingSimilarity(ref),
+        lambda ref: EmbeddingSimilarity(ref, metric="cosine"),
+        lambda ref: PairDistance(ref),
+        lambda ref: IdentityLogit(torch.tensor([0, 3, 5, 7])),
+    ],
+    ids=["euclidean", "cosine", "distance", "logit"],
+)
+def test_fast_path_equals_autograd(bot, images, make_target):
+    target = make_target(bot(images[1:2]).detach()[0] * 0.5)
+    fast = explain("gradcam", bot, images, target, layer="layer4")
+    slow = explain("gradcam", bot, images, target, layer="layer4", fast=False)
+    torch.testing.assert_close(fast.maps, slow.maps, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(fast.scores, slow.scores)
+    assert fast.maps.abs().max() > 1e-3  # not trivially zero
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_pair_with_broadcast_query_equals_pairs_one_by_one(bot, images, fast):
+    query, gallery = images[:1], images[1:]
+    together = explain_pair("gradcam", bot, query, gallery, fast=fast)
+    assert together.query.maps.shape == (3, 4, 2) and together.distance.shape == (3,)
+    for i in range(3):
+        alone = explain_pair("gradcam", bot, query, gallery[i : i + 1], fast=fast)
+        torch.testing.assert_close(together.query.maps[i], alone.query.maps[0], rtol=1e-4, atol=1e-6)
+        torch.testing.assert_close(together.gallery.maps[i], alone.gallery.maps[0], rtol=1e-4, atol=1e-6)
+    # the query's maps differ per partner: the explanation is of the pair, not of the query
+    assert (together.query.maps[0] - together.query.maps[1]).abs().max() > 1e-4
+
+
+def test_pair_sides_equal_one_sided_explanations_against_the_partner(bot, images):
+    """explain_pair = each side explained with EmbeddingSimilarity to the other's embedding."""
+    query, gallery = images[:2], images[2:]
+    pair = explain_pair("gradcam", bot, query, gallery, layer="layer3")
+    emb_q, emb_g = bot(query).detach(), bot(gallery).detach()
+    q = explain("gradcam", bot, query, EmbeddingSimilarity(emb_g), layer="layer3")
+    g = explain("gradcam", bot, gallery, EmbeddingSimilarity(emb_q), layer="layer3")
+    torch.testing.assert_close(pair.query.maps, q.maps, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(pair.gallery.maps, g.maps, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(pair.distance, (emb_q - emb_g).norm(dim=1), rtol=1e-5, atol=1e-6)
+
+
+def test_pair_gradcam_on_cached_maps_equals_explain_pair(bot, images):
+    with torch.no_grad():
+        maps = bot.feature_maps(images)["layer4"]
+    q, g, d = pair_gradcam(bot.pooled_head()[1], maps[:1], maps[1:])
+    pair = explain_pair("gradcam", bot, images[:1], images[1:], fast=False)
+    torch.testing.assert_close(q, pair.query.maps, rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(g, pair.gallery.maps, rtol=1e-4, atol=1e-6)
+
+
+def test_bad_inputs_fail_with_messages(bot, images):
+    with pytest.raises(KeyError, match="valid names: stem, layer1"):
+        explain("gradcam", bot, images, EmbeddingSimilarity(torch.zeros(128)), layer="layer9")
+    with pytest.raises(ExplainError, match="spatial map"):
+        explain("gradcam", bot, images, EmbeddingSimilarity(torch.zeros(128)), layer="embedding")
+    with pytest.raises(ExplainError, match="single query"):
+        explain_pair("gradcam", bot, images[:2], images[:3])
+    with pytest.raises(ExplainError, match=r"\(B, 3, H, W\)"):
+        explain("gradcam", bot, images[0], EmbeddingSimilarity(torch.zeros(128)))
+    with pytest.raises(ExplainError, match="does not match embeddings"):
+        explain("gradcam", bot, images, EmbeddingSimilarity(torch.zeros(7)))
+    with pytest.raises(ExplainError, match="valid parameters: fast"):
+        explain("gradcam", bot, images, EmbeddingSimilarity(torch.zeros(128)), speed=3)
+    with pytest.raises(LookupError, match="Did you mean 'gradcam'"):
+        explain("gradcan", bot, images)

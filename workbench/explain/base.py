@@ -1,0 +1,525 @@
+"""The explanation pipeline, written once: results, the ``Explainer`` base class, the registry.
+
+Every method is a small :class:`Explainer` subclass registered by name (``@register_explainer``)
+that overrides one hook:
+
+* gradient methods (Grad-CAM and its relatives) override :meth:`Explainer.combine`, which turns
+  the layer's activations ``A`` (B, C, h, w) and the gradients ``∂score/∂A`` into maps;
+* read-out methods (attention maps, CAM, relation maps) override :meth:`Explainer.compute`.
+
+The base class owns everything else: eval mode, the device, the forward hook on the chosen layer
+(always removed, on success and on error), the graph built **only from that layer on** (the hook
+hands the rest of the network a fresh leaf, so ``torch.autograd.grad`` stops there and no
+parameter gradient is computed), pair explanations, and packaging into :class:`Explanation`.
+
+Maps keep the layer's own resolution and raw signed values on the model's device; ReLU, scaling
+and colour are the renderer's choice (``workbench.viz``), so one colour scale can span a rank list.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, TypeVar
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from workbench.models.base import LayerInfo, get_layer, get_layer_info
+
+__all__ = [
+    "ExplainError",
+    "Explainer",
+    "Explanation",
+    "PairExplanation",
+    "UnknownExplainerError",
+    "capture_layer",
+    "explain",
+    "explain_pair",
+    "get_explainer",
+    "list_explainers",
+    "register_explainer",
+]
+
+
+class ExplainError(ValueError):
+    """An explanation that cannot be made as asked (wrong layer kind, wrong shapes, ...)."""
+
+
+class UnknownExplainerError(LookupError):
+    """A method name that is not registered (the message lists the registered ones)."""
+
+
+# -- results ------------------------------------------------------------------------------------
+@dataclass
+class Explanation:
+    """Heat maps of a batch of images, as computed (no ReLU, no normalisation).
+
+    Attributes:
+        maps: (B, h, w), or (B, k, h, w) for methods that give k maps per image (channel groups,
+            attributes, keypoints); at the layer's resolution, on the model's device.
+        method: registry name of the explainer.
+        layer: the ``layer_info`` name the maps live on (None for input-space methods).
+        target: a description of what was explained (``repr`` of the target).
+        scores: (B,) the explained score of each image (e.g. the pair similarity), or None.
+        input_size: (H, W) of the explained images, for :meth:`resized`.
+        names: labels of the k maps of a (B, k, h, w) result.
+    """
+
+    maps: Tensor
+    method: str
+    layer: str | None
+    target: str
+    scores: Tensor | None
+    input_size: tuple[int, int]
+    names: tuple[str, ...] | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return self.maps.shape[0]
+
+    def resized(self, size: tuple[int, int] | None = None) -> Tensor:
+        """Maps bilinearly upsampled (``align_corners=False``) to ``size`` (default: the input)."""
+        size = tuple(size or self.input_size)
+        maps = self.maps
+        flat = maps.unsqueeze(1) if maps.dim() == 3 else maps
+        if tuple(flat.shape[-2:]) != size:
+            flat = F.interpolate(flat.float(), size=size, mode="bilinear", align_corners=False)
+        return flat[:, 0] if maps.dim() == 3 else flat
+
+    def to(self, device: str | torch.device) -> Explanation:
+        scores = None if self.scores is None else self.scores.to(device)
+        return dataclasses.replace(self, maps=self.maps.to(device), scores=scores)
+
+    def __getitem__(self, index: int | slice | Tensor) -> Explanation:
+        """Rows of the batch (``exp[0]``, ``exp[2:5]``), as an Explanation."""
+        if isinstance(index, int):
+            index = slice(index, index + 1 if index != -1 else None)
+        scores = None if self.scores is None else self.scores[index]
+        return dataclasses.replace(self, maps=self.maps[index], scores=scores)
+
+
+@dataclass
+class PairExplanation:
+    """Both sides of row-aligned (query, gallery) pairs, from one computation.
+
+    ``query.maps[i]`` and ``gallery.maps[i]`` explain the similarity of pair ``i``; with a single
+    query broadcast against B gallery images, ``query.maps`` holds one map of that query per
+    gallery image. ``distance`` (B,) is the Euclidean distance of the eval embeddings.
+    """
+
+    query: Explanation
+    gallery: Explanation
+    distance: Tensor
+
+    def __len__(self) -> int:
+        return self.distance.shape[0]
+
+
+# -- hooks --------------------------------------------------------------------------------------
+@dataclass
+class _Capture:
+    output: Tensor | None = None
+    calls: int = 0
+
+
+@contextmanager
+def capture_layer(
+    model: nn.Module,
+    layer: str,
+    *,
+    replace: Callable[[Tensor], Tensor] | None = None,
+    grad_from_here: bool = False,
+) -> Iterator[_Capture]:
+    """Record the output of ``get_layer(model, layer)`` during a forward pass.
+
+    Args:
+        replace: maps the captured output to what the rest of the network receives (e.g. a
+            fresh leaf that requires grad, or a batch with rows repeated). Its result is stored.
+        grad_from_here: run the rest of the forward pass with grad enabled even when the caller
+            runs it under ``torch.no_grad()``: the layers before the hook build no graph.
+
+    The hook is removed when the block exits, whatever happens inside it; grad mode is
+    restored too. A layer module that runs twice in one forward pass is refused (its maps
+    would be ambiguous).
+    """
+    module = get_layer(model, layer)
+    cap = _Capture()
+    was_enabled = torch.is_grad_enabled()
+
+    def hook(_module: nn.Module, _inputs: Any, output: Any) -> Any:
+        if not isinstance(output, Tensor):
+            raise ExplainError(
+                f"layer {layer!r} ({type(_module).__name__}) returns a {type(output).__name__}, "
+                f"not a tensor; choose another layer from model.layer_info"
+            )
+        cap.calls += 1
+        if cap.calls > 1:
+            raise ExplainError(
+                f"layer {layer!r} runs more than once per forward pass; its maps are ambiguous"
+            )
+        if grad_from_here:
+            torch.set_grad_enabled(True)
+        out = replace(output) if replace is not None else output
+        cap.output = out
+        return out
+
+    handle = module.register_forward_hook(hook)
+    try:
+        yield cap
+        if cap.calls == 0:
+            raise ExplainError(
+                f"layer {layer!r} ({type(module).__name__}) did not run in the forward pass; "
+                f"its layer_info module path does not produce a map in eval mode"
+            )
+    finally:
+        handle.remove()
+        torch.set_grad_enabled(was_enabled)
+
+
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[None]:
+    """Run ``model`` in eval mode, restoring its train/eval state afterwards."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)
+
+
+def _device_of(model: nn.Module) -> torch.device:
+    for p in model.parameters():
+        return p.device
+    for b in model.buffers():
+        return b.device
+    return torch.device("cpu")
+
+
+def _check_images(images: Tensor, name: str = "images") -> None:
+    if not isinstance(images, Tensor) or images.dim() != 4 or images.shape[1] != 3:
+        shape = tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__
+        raise ExplainError(f"{name} must be a (B, 3, H, W) tensor, got {shape}")
+
+
+def pair_similarity(query_emb: Tensor, gallery_emb: Tensor) -> tuple[Tensor, Tensor]:
+    """``(score, distance)`` of row-aligned embeddings: score = −‖q − g‖₂ (B,)."""
+    distance = (query_emb - gallery_emb).pow(2).sum(1).clamp_min(1e-12).sqrt()
+    return -distance, distance
+
+
+# -- the base class -------------------------------------------------------------------------------
+@dataclass
+class ExplainerConfig:
+    """Parameters of a method (none by default); widgets build their controls from the fields."""
+
+
+class Explainer:
+    """Base class of every explanation method; one subclass per file, registered by name.
+
+    Class attributes:
+        name: registry name (set by ``@register_explainer``).
+        config_class: dataclass of the method's parameters (``explain(..., **params)``).
+        layer_kinds: the ``LayerInfo.kind`` values the method accepts; ``None`` = no layer.
+        needs_target: False for read-outs that do not depend on a score (attention maps).
+    """
+
+    name: ClassVar[str] = ""
+    config_class: ClassVar[type] = ExplainerConfig
+    layer_kinds: ClassVar[tuple[str, ...] | None] = ("stage", "attention")
+    needs_target: ClassVar[bool] = True
+
+    def __init__(self, model: nn.Module, layer: str | None = None, **params: Any) -> None:
+        if not self.supports(model):
+            raise ExplainError(self.unsupported_reason(model))
+        self.model = model
+        self.device = _device_of(model)
+        try:
+            self.config = self.config_class(**params)
+        except TypeError as e:
+            valid = [f.name for f in dataclasses.fields(self.config_class)]
+            raise ExplainError(
+                f"{self.name}: bad parameters {sorted(params)} ({e}); valid parameters: "
+                f"{', '.join(valid) or 'none'}"
+            ) from None
+        self.layer = self.resolve_layer(model, layer)
+
+    # -- what a method supports (classmethods: list_explainers calls them on the class) --------
+    @classmethod
+    def supports(cls, model: nn.Module) -> bool:
+        """Whether the method applies to ``model`` (default: it has a layer of an accepted kind)."""
+        if cls.layer_kinds is None:
+            return True
+        return bool(cls.candidate_layers(model))
+
+    @classmethod
+    def unsupported_reason(cls, model: nn.Module) -> str:
+        kinds = ", ".join(cls.layer_kinds or ())
+        return f"{cls.name} does not apply to {type(model).__name__}: it has no layer of kind {kinds}"
+
+    @classmethod
+    def candidate_layers(cls, model: nn.Module) -> list[LayerInfo]:
+        """The model's layers this method can explain, in forward order."""
+        rows = getattr(model, "layer_info", None) or []
+        return [r for r in rows if cls.layer_kinds and r.kind in cls.layer_kinds]
+
+    @classmethod
+    def default_layer(cls, model: nn.Module) -> str | None:
+        """The layer used when none is named: the map pooled into the embedding if the model
+        says which (``pooled_head``), else the last candidate."""
+        if cls.layer_kinds is None:
+            return None
+        names = [r.name for r in cls.candidate_layers(model)]
+        pooled = _pooled_head(model)
+        if pooled is not None and pooled[0] in names:
+            return pooled[0]
+        return names[-1] if names else None
+
+    def resolve_layer(self, model: nn.Module, layer: str | None) -> str | None:
+        if self.layer_kinds is None:
+            if layer is not None:
+                raise ExplainError(f"{self.name} takes no layer (it works on the input pixels)")
+            return None
+        if layer is None:
+            return self.default_layer(model)
+        row = get_layer_info(model, layer)  # unknown names fail listing the valid ones
+        if row.kind not in self.layer_kinds:
+            valid = ", ".join(r.name for r in self.candidate_layers(model))
+            raise ExplainError(
+                f"{self.name} cannot use layer {layer!r} (a {row.kind}); it needs a spatial map "
+                f"of kind {', '.join(self.layer_kinds)}: {valid}"
+            )
+        return layer
+
+    # -- the hooks a method overrides ---------------------------------------------------------
+    def combine(self, activations: Tensor, gradients: Tensor) -> Tensor:
+        """Gradient methods: (B, C, h, w) activations and ∂score/∂activations → maps."""
+        raise NotImplementedError(f"{type(self).__name__} must override combine() or compute()")
+
+    def compute(
+        self, images: Tensor, target: Callable[..., Tensor] | None
+    ) -> tuple[Tensor, Tensor | None]:
+        """``(maps, scores)`` of ``images`` for ``target``; the default runs the gradient
+        pipeline (activations and gradients at ``self.layer``) and :meth:`combine`."""
+        if target is None:
+            raise ExplainError(f"{self.name} needs a target (see workbench.explain.targets)")
+        activations, gradients, scores = self.gradients(images, target)
+        return self.combine(activations, gradients), scores
+
+    def pair_maps(self, query: Tensor, gallery: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """``(query_maps, gallery_maps, distance)`` of row-aligned pairs (query rows 1 or B).
+
+        Default for gradient methods: one forward of the 1 + B (or 2B) images; at the layer the
+        query's activations are repeated once per pair, so each copy receives the gradient of
+        its own pair's similarity; one ``autograd.grad`` gives both sides. Read-out methods that
+        do not depend on the partner override this (or use :meth:`compute` on both sides).
+        """
+        n = gallery.shape[0]
+        nq = query.shape[0]
+        leaves: dict[str, Tensor] = {}
+
+        def split(output: Tensor) -> Tensor:
+            q, g = output[:nq].detach(), output[nq:].detach()
+            leaves["q"] = q.expand(n, *q.shape[1:]).clone().requires_grad_(True)
+            leaves["g"] = g.requires_grad_(True)
+            return torch.cat([leaves["q"], leaves["g"]])
+
+        with torch.no_grad(), capture_layer(self.model, self.layer, replace=split, grad_from_here=True):
+            emb = self.model(torch.cat([query, gallery]))
+            score, distance = pair_similarity(emb[:n], emb[n:])
+            grad_q, grad_g = torch.autograd.grad(score.sum(), [leaves["q"], leaves["g"]])
+        return (
+            self.combine(leaves["q"].detach(), grad_q),
+            self.combine(leaves["g"].detach(), grad_g),
+            distance.detach(),
+        )
+
+    # -- shared machinery ------------------------------------------------------------------------
+    def gradients(
+        self, images: Tensor, target: Callable[..., Tensor]
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """Activations at ``self.layer``, ∂score/∂activations and the (B,) scores.
+
+        One forward pass (no graph before the layer) and one ``autograd.grad`` down to the
+        layer. Rows are independent in eval mode, so the gradient of the summed score gives
+        every image its own gradient.
+        """
+
+        def leaf(output: Tensor) -> Tensor:
+            return output.detach().requires_grad_(True)
+
+        with torch.no_grad(), capture_layer(self.model, self.layer, replace=leaf, grad_from_here=True) as cap:
+            scores = _score(target, self.model(images), self.model, images.shape[0])
+            (grads,) = torch.autograd.grad(scores.sum(), cap.output)
+        return cap.output.detach(), grads, scores.detach()
+
+    def activations(self, images: Tensor) -> Tensor:
+        """The layer's output for ``images`` (no graph)."""
+        with torch.no_grad(), capture_layer(self.model, self.layer) as cap:
+            self.model(images)
+        return cap.output
+
+    # -- public entry points -------------------------------------------------------------------
+    def explain(self, images: Tensor, target: Callable[..., Tensor] | None = None) -> Explanation:
+        _check_images(images)
+        images = images.to(self.device)
+        if target is not None and hasattr(target, "to"):
+            target = target.to(self.device)
+        with eval_mode(self.model):
+            maps, scores = self.compute(images, target)
+        return self._package(maps, scores, target, images)
+
+    def explain_pair(self, query: Tensor, gallery: Tensor) -> PairExplanation:
+        _check_images(query, "query")
+        _check_images(gallery, "gallery")
+        n, nq = gallery.shape[0], query.shape[0]
+        if nq not in (1, n):
+            raise ExplainError(
+                f"query has {nq} images and gallery {n}: pass row-aligned pairs (the same "
+                f"count) or a single query (1, 3, H, W) to explain against every gallery image"
+            )
+        if query.shape[1:] != gallery.shape[1:]:
+            raise ExplainError(
+                f"query images are {tuple(query.shape[2:])} and gallery images "
+                f"{tuple(gallery.shape[2:])}; resize both to the model's input size"
+            )
+        query, gallery = query.to(self.device), gallery.to(self.device)
+        with eval_mode(self.model):
+            q_maps, g_maps, distance = self.pair_maps(query, gallery)
+        what = "pair similarity −‖e_q − e_g‖₂"
+        return PairExplanation(
+            query=self._package(q_maps, -distance, what, query),
+            gallery=self._package(g_maps, -distance, what, gallery),
+            distance=distance,
+        )
+
+    def map_names(self) -> tuple[str, ...] | None:
+        """Labels of the k maps of a (B, k, h, w) result (None for one map per image)."""
+        return None
+
+    def _package(self, maps: Tensor, scores: Tensor | None, target: Any, images: Tensor) -> Explanation:
+        return Explanation(
+            maps=maps.detach(),
+            method=self.name,
+            layer=self.layer,
+            target=target if isinstance(target, str) else repr(target),
+            scores=None if scores is None else scores.detach(),
+            input_size=(int(images.shape[2]), int(images.shape[3])),
+            names=self.map_names(),
+        )
+
+
+def _score(target: Callable[..., Tensor], embedding: Tensor, model: nn.Module, batch: int) -> Tensor:
+    scores = target(embedding, model)
+    if not isinstance(scores, Tensor) or scores.shape != (batch,):
+        shape = tuple(scores.shape) if isinstance(scores, Tensor) else type(scores).__name__
+        raise ExplainError(
+            f"target {target!r} must return one score per image, shape ({batch},), got {shape}"
+        )
+    return scores
+
+
+def _pooled_head(model: nn.Module) -> tuple[str, Callable[[Tensor], Tensor]] | None:
+    method = getattr(model, "pooled_head", None)
+    return method() if callable(method) else None
+
+
+# -- registry -------------------------------------------------------------------------------------
+E = TypeVar("E", bound=type[Explainer])
+_EXPLAINERS: dict[str, type[Explainer]] = {}
+
+
+def register_explainer(name: str) -> Callable[[E], E]:
+    """Class decorator: register an :class:`Explainer` subclass under ``name``."""
+
+    def decorator(cls: E) -> E:
+        if not (isinstance(cls, type) and issubclass(cls, Explainer)):
+            raise TypeError(f"@register_explainer({name!r}) needs an Explainer subclass")
+        if name in _EXPLAINERS:
+            raise ValueError(f"explainer {name!r} is already registered by {_EXPLAINERS[name]}")
+        cls.name = name
+        _EXPLAINERS[name] = cls
+        return cls
+
+    return decorator
+
+
+def get_explainer(name: str) -> type[Explainer]:
+    """The class registered as ``name``; fails listing the registered names."""
+    _load_all()
+    try:
+        return _EXPLAINERS[name]
+    except KeyError:
+        close = difflib.get_close_matches(str(name), _EXPLAINERS, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise UnknownExplainerError(
+            f"unknown explanation method {name!r}; registered: {', '.join(sorted(_EXPLAINERS))}.{hint}"
+        ) from None
+
+
+def list_explainers(model: nn.Module | None = None) -> list[str]:
+    """Registered method names, sorted; with a model, only the methods that apply to it."""
+    _load_all()
+    names = sorted(_EXPLAINERS)
+    if model is None:
+        return names
+    return [n for n in names if _EXPLAINERS[n].supports(model)]
+
+
+def _load_all() -> None:
+    import importlib
+    import pkgutil
+
+    import workbench.explain as package
+
+    for module in pkgutil.iter_modules(package.__path__):
+        if not module.name.startswith("_"):
+            importlib.import_module(f"{package.__name__}.{module.name}")
+
+
+def explain(
+    method: str,
+    model: nn.Module,
+    images: Tensor,
+    target: Callable[..., Tensor] | None = None,
+    *,
+    layer: str | None = None,
+    **params: Any,
+) -> Explanation:
+    """Explain ``target`` (a callable ``(embedding, model) -> (B,)``) for a batch of images.
+
+    Args:
+        method: a name from :func:`list_explainers`.
+        model: a model honouring the contract (``layer_info``, eval-mode embedding).
+        images: (B, 3, H, W), normalised as the model expects.
+        target: what to explain, from :mod:`workbench.explain.targets`; read-out methods
+            (attention maps) take none.
+        layer: a name from ``model.layer_info`` (default: the method's choice).
+        **params: fields of the method's ``config_class``.
+
+    Example:
+        >>> exp = explain("gradcam", model, images, EmbeddingSimilarity(ref))  # doctest: +SKIP
+        >>> exp.maps.shape  # (B, 16, 8) at layer4 of a 256×128 BoT  # doctest: +SKIP
+    """
+    return get_explainer(method)(model, layer, **params).explain(images, target)
+
+
+def explain_pair(
+    method: str,
+    model: nn.Module,
+    query: Tensor,
+    gallery: Tensor,
+    *,
+    layer: str | None = None,
+    **params: Any,
+) -> PairExplanation:
+    """Explain the similarity −‖e_q − e_g‖₂ of row-aligned (query, gallery) pairs, both sides.
+
+    ``query`` is (B, 3, H, W), or (1, 3, H, W) broadcast against the B gallery images (a query
+    and its top-k); ``.query.maps`` then holds one map of the query per gallery image.
+    """
+    return get_explainer(method)(model, layer, **params).explain_pair(query, gallery)

@@ -1,0 +1,184 @@
+"""What to explain: small callables ``target(embedding, model) -> (B,) scores``.
+
+Shared by every explainer and widget. A target sees the eval-mode embedding (B, D) the model
+returns and the model itself (for heads: the ID classifier, attribute classifiers). Targets hold
+their reference tensors and move with :meth:`to`, so explanations stay on the model's device.
+
+* :class:`EmbeddingSimilarity` — −‖e − r‖₂ (or cosine) to a reference embedding: "what makes this
+  image look like that one" (a one-sided pair explanation; ``explain_pair`` does both sides).
+* :class:`PairDistance` — +‖e − r‖₂: "what makes them differ".
+* :class:`IdentityLogit` — the ID classifier's logit of a training identity.
+* :class:`AttributeLogit` — an attribute classifier's logit (models with ``attribute_logits``).
+* :class:`GroupEmbedding` — a channel group of the embedding (DAAF's partial maps, eq. 8).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from workbench.explain.base import ExplainError
+
+__all__ = [
+    "AttributeLogit",
+    "EmbeddingSimilarity",
+    "GroupEmbedding",
+    "IdentityLogit",
+    "PairDistance",
+    "group_slices",
+]
+
+
+def _reference(reference: Tensor, embedding: Tensor, name: str) -> Tensor:
+    ref = reference if reference.dim() == 2 else reference.unsqueeze(0)
+    if ref.shape[-1] != embedding.shape[-1] or ref.shape[0] not in (1, embedding.shape[0]):
+        raise ExplainError(
+            f"{name}: reference of shape {tuple(reference.shape)} does not match embeddings of "
+            f"shape {tuple(embedding.shape)}; pass one (D,) embedding or one per image (B, D)"
+        )
+    return ref.to(embedding.device, embedding.dtype)
+
+
+class _Target:
+    """Base: targets holding tensors move with ``.to(device)``."""
+
+    def to(self, device: str | torch.device) -> _Target:
+        moved = {
+            k: v.to(device) for k, v in vars(self).items() if isinstance(v, Tensor)
+        }
+        return replace(self, **moved) if moved else self  # type: ignore[type-var]
+
+
+@dataclass(repr=False)
+class EmbeddingSimilarity(_Target):
+    """Similarity to a reference embedding: −‖e − r‖₂ (``"euclidean"``) or cos(e, r).
+
+    Args:
+        reference: (D,) one embedding for every image, or (B, D) one per image.
+        metric: ``"euclidean"`` (the ranking distance of the workbench) or ``"cosine"``.
+    """
+
+    reference: Tensor
+    metric: str = "euclidean"
+
+    def __post_init__(self) -> None:
+        if self.metric not in ("euclidean", "cosine"):
+            raise ExplainError(f"metric must be 'euclidean' or 'cosine', got {self.metric!r}")
+
+    def __call__(self, embedding: Tensor, model: nn.Module | None = None) -> Tensor:
+        ref = _reference(self.reference, embedding, "EmbeddingSimilarity")
+        if self.metric == "cosine":
+            return F.cosine_similarity(embedding, ref.expand_as(embedding), dim=1)
+        return -(embedding - ref).pow(2).sum(1).clamp_min(1e-12).sqrt()
+
+    def __repr__(self) -> str:
+        return f"EmbeddingSimilarity({self.metric})"
+
+
+@dataclass(repr=False)
+class PairDistance(_Target):
+    """Euclidean distance ‖e − r‖₂ to a reference embedding (what drives two people apart)."""
+
+    reference: Tensor
+
+    def __call__(self, embedding: Tensor, model: nn.Module | None = None) -> Tensor:
+        ref = _reference(self.reference, embedding, "PairDistance")
+        return (embedding - ref).pow(2).sum(1).clamp_min(1e-12).sqrt()
+
+    def __repr__(self) -> str:
+        return "PairDistance()"
+
+
+def _labels(label: int | Tensor, batch: int, device: torch.device) -> Tensor:
+    labels = torch.as_tensor(label, device=device).long().reshape(-1)
+    if labels.numel() not in (1, batch):
+        raise ExplainError(f"give one label or one per image ({batch}), got {labels.numel()}")
+    return labels.expand(batch)
+
+
+@dataclass(repr=False)
+class IdentityLogit(_Target):
+    """The ID classifier's logit of training identity ``label`` (an int or one per image).
+
+    Needs ``model.classify(embedding) -> (B, num_classes)`` (BoT and the zoo models have it).
+    """
+
+    label: int | Tensor
+
+    def __call__(self, embedding: Tensor, model: nn.Module | None = None) -> Tensor:
+        classify = getattr(model, "classify", None)
+        if not callable(classify):
+            raise ExplainError(
+                f"IdentityLogit needs a model with an ID classifier (classify(embedding)); "
+                f"{type(model).__name__} has none"
+            )
+        logits = classify(embedding)
+        labels = _labels(self.label, embedding.shape[0], embedding.device)
+        return logits.gather(1, labels[:, None])[:, 0]
+
+    def __repr__(self) -> str:
+        return f"IdentityLogit({self.label if isinstance(self.label, int) else 'per image'})"
+
+
+@dataclass(repr=False)
+class AttributeLogit(_Target):
+    """Logit of attribute ``index`` from ``model.attribute_logits(embedding) -> (B, M)``."""
+
+    index: int
+
+    def __call__(self, embedding: Tensor, model: nn.Module | None = None) -> Tensor:
+        head = getattr(model, "attribute_logits", None)
+        if not callable(head):
+            raise ExplainError(
+                f"AttributeLogit needs a model with attribute_logits(embedding); "
+                f"{type(model).__name__} has none (the AAM interpreter explains attributes "
+                f"of any model: workbench.models 'interpreter')"
+            )
+        return head(embedding)[:, self.index]
+
+    def __repr__(self) -> str:
+        return f"AttributeLogit({self.index})"
+
+
+def group_slices(channels: int, groups: int) -> list[slice]:
+    """Contiguous channel groups as DAAF splits them: ``channels // groups`` each, the last
+    group taking the remainder (2048 / 6 → five of 341 and one of 343 … DAAF uses 340 each
+    and drops 8 channels; we keep every channel)."""
+    if not 1 <= groups <= channels:
+        raise ExplainError(f"groups must be in 1..{channels}, got {groups}")
+    size = channels // groups
+    bounds = [i * size for i in range(groups)] + [channels]
+    return [slice(bounds[i], bounds[i + 1]) for i in range(groups)]
+
+
+@dataclass(repr=False)
+class GroupEmbedding(_Target):
+    """A channel group of the embedding (DAAF eq. 8's "vector of group i").
+
+    Score = ½‖e_S‖² of the group's channels S (with no reference), or −‖e_S − r_S‖₂ with one.
+    (A plain sum Σ e_k would make every Grad-CAM weight of a GAP model equal, and the map the
+    channel mean: modules.md §2.6.)
+
+    Args:
+        index: the group, 0 … groups − 1.
+        groups: how many contiguous groups the D channels are split into (DAAF: 6).
+        reference: optional (D,) or (B, D) embedding to compare the group with.
+    """
+
+    index: int
+    groups: int = 6
+    reference: Tensor | None = None
+
+    def __call__(self, embedding: Tensor, model: nn.Module | None = None) -> Tensor:
+        part = group_slices(embedding.shape[1], self.groups)[self.index]
+        e = embedding[:, part]
+        if self.reference is None:
+            return 0.5 * e.pow(2).sum(1)
+        ref = _reference(self.reference, embedding, "GroupEmbedding")[:, part]
+        return -(e - ref).pow(2).sum(1).clamp_min(1e-12).sqrt()
+
+    def __repr__(self) -> str:
+        return f"GroupEmbedding({self.index}/{self.groups})"
