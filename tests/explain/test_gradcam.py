@@ -80,8 +80,12 @@ def test_pair_with_broadcast_query_equals_pairs_one_by_one(bot, images, fast):
     assert together.query.maps.shape == (3, 4, 2) and together.distance.shape == (3,)
     for i in range(3):
         alone = explain_pair("gradcam", bot, query, gallery[i : i + 1], fast=fast)
-        torch.testing.assert_close(together.query.maps[i], alone.query.maps[0], rtol=1e-4, atol=1e-6)
-        torch.testing.assert_close(together.gallery.maps[i], alone.gallery.maps[0], rtol=1e-4, atol=1e-6)
+        torch.testing.assert_close(
+            together.query.maps[i], alone.query.maps[0], rtol=1e-4, atol=1e-6
+        )
+        torch.testing.assert_close(
+            together.gallery.maps[i], alone.gallery.maps[0], rtol=1e-4, atol=1e-6
+        )
     # the query's maps differ per partner: the explanation is of the pair, not of the query
     assert (together.query.maps[0] - together.query.maps[1]).abs().max() > 1e-4
 
@@ -101,7 +105,7 @@ def test_pair_sides_equal_one_sided_explanations_against_the_partner(bot, images
 def test_pair_gradcam_on_cached_maps_equals_explain_pair(bot, images):
     with torch.no_grad():
         maps = bot.feature_maps(images)["layer4"]
-    q, g, d = pair_gradcam(bot.pooled_head()[1], maps[:1], maps[1:])
+    q, g, _ = pair_gradcam(bot.pooled_head()[1], maps[:1], maps[1:])
     pair = explain_pair("gradcam", bot, images[:1], images[1:], fast=False)
     torch.testing.assert_close(q, pair.query.maps, rtol=1e-4, atol=1e-6)
     torch.testing.assert_close(g, pair.gallery.maps, rtol=1e-4, atol=1e-6)

@@ -17,8 +17,8 @@ model's device; ``workbench.viz`` renders them. Each method is one file here, re
 from __future__ import annotations
 
 from workbench.explain.base import (
-    ExplainError,
     Explainer,
+    ExplainError,
     Explanation,
     PairExplanation,
     UnknownExplainerError,

@@ -259,7 +259,9 @@ class Explainer:
     @classmethod
     def unsupported_reason(cls, model: nn.Module) -> str:
         kinds = ", ".join(cls.layer_kinds or ())
-        return f"{cls.name} does not apply to {type(model).__name__}: it has no layer of kind {kinds}"
+        return (
+            f"{cls.name} does not apply to {type(model).__name__}: it has no layer of kind {kinds}"
+        )
 
     @classmethod
     def candidate_layers(cls, model: nn.Module) -> list[LayerInfo]:
@@ -328,7 +330,10 @@ class Explainer:
             leaves["g"] = g.requires_grad_(True)
             return torch.cat([leaves["q"], leaves["g"]])
 
-        with torch.no_grad(), capture_layer(self.model, self.layer, replace=split, grad_from_here=True):
+        with (
+            torch.no_grad(),
+            capture_layer(self.model, self.layer, replace=split, grad_from_here=True),
+        ):
             emb = self.model(torch.cat([query, gallery]))
             score, distance = pair_similarity(emb[:n], emb[n:])
             grad_q, grad_g = torch.autograd.grad(score.sum(), [leaves["q"], leaves["g"]])
@@ -352,7 +357,10 @@ class Explainer:
         def leaf(output: Tensor) -> Tensor:
             return output.detach().requires_grad_(True)
 
-        with torch.no_grad(), capture_layer(self.model, self.layer, replace=leaf, grad_from_here=True) as cap:
+        with (
+            torch.no_grad(),
+            capture_layer(self.model, self.layer, replace=leaf, grad_from_here=True) as cap,
+        ):
             scores = _score(target, self.model(images), self.model, images.shape[0])
             (grads,) = torch.autograd.grad(scores.sum(), cap.output)
         return cap.output.detach(), grads, scores.detach()
@@ -401,7 +409,9 @@ class Explainer:
         """Labels of the k maps of a (B, k, h, w) result (None for one map per image)."""
         return None
 
-    def _package(self, maps: Tensor, scores: Tensor | None, target: Any, images: Tensor) -> Explanation:
+    def _package(
+        self, maps: Tensor, scores: Tensor | None, target: Any, images: Tensor
+    ) -> Explanation:
         return Explanation(
             maps=maps.detach(),
             method=self.name,
@@ -413,7 +423,9 @@ class Explainer:
         )
 
 
-def _score(target: Callable[..., Tensor], embedding: Tensor, model: nn.Module, batch: int) -> Tensor:
+def _score(
+    target: Callable[..., Tensor], embedding: Tensor, model: nn.Module, batch: int
+) -> Tensor:
     scores = target(embedding, model)
     if not isinstance(scores, Tensor) or scores.shape != (batch,):
         shape = tuple(scores.shape) if isinstance(scores, Tensor) else type(scores).__name__

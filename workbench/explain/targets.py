@@ -46,9 +46,7 @@ class _Target:
     """Base: targets holding tensors move with ``.to(device)``."""
 
     def to(self, device: str | torch.device) -> _Target:
-        moved = {
-            k: v.to(device) for k, v in vars(self).items() if isinstance(v, Tensor)
-        }
+        moved = {k: v.to(device) for k, v in vars(self).items() if isinstance(v, Tensor)}
         return replace(self, **moved) if moved else self  # type: ignore[type-var]
 
 

@@ -16,8 +16,8 @@ Where we differ from the official code (both configurable):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from torch import Tensor
