@@ -117,6 +117,32 @@ def _export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _explain(args: argparse.Namespace) -> int:
+    from workbench.data.readers import load_split
+    from workbench.explain.report import faithfulness_report
+    from workbench.pretrained import load_pretrained
+
+    params = json.loads(args.params) if args.params else {}
+    model = load_pretrained(args.weights)
+    split = load_split(args.data)
+    report = faithfulness_report(
+        model,
+        split,
+        args.method,
+        layer=args.layer,
+        pairs=args.pairs,
+        seed=args.seed,
+        steps=args.steps,
+        device=args.device,
+        progress=not args.quiet,
+        **params,
+    )
+    paths = report.save(args.report)
+    print(report.to_markdown())
+    print("written: " + ", ".join(str(p) for p in paths))
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from workbench.demo import run_demo
 
@@ -180,6 +206,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--folder", default="weights")
     p.add_argument("--quiet", action="store_true")
     _COMMANDS["export"] = _export
+
+    p = sub.add_parser(
+        "explain", help="score a method's heat maps on a split against the person masks"
+    )
+    p.add_argument("--weights", required=True, help="shipped weights name or .safetensors path")
+    p.add_argument("--data", required=True, help="dataset root with masks (e.g. data/synth)")
+    p.add_argument("--method", default="gradcam", help="explanation method (workbench list)")
+    p.add_argument("--layer", default=None, help="layer name from the model's layer_info")
+    p.add_argument("--params", default=None, help="JSON method parameters, e.g. '{\"groups\": 6}'")
+    p.add_argument("--pairs", type=int, default=200, help="queries sampled (with their true match)")
+    p.add_argument("--steps", type=int, default=10, help="deletion/insertion steps")
+    p.add_argument("--seed", type=int, default=0, help="which queries are sampled")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    p.add_argument("--report", required=True, help="output folder: summary.csv/.md, pairs.csv")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _COMMANDS["explain"] = _explain
 
     p = sub.add_parser(
         "demo", help="the main job: data, contact sheet, shipped baseline, rank list"

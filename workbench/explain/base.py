@@ -322,6 +322,8 @@ class Explainer:
         """
         n = gallery.shape[0]
         nq = query.shape[0]
+        if not self.needs_target:  # read-outs: each side's maps do not depend on its partner
+            return self.partner_free_pair_maps(query, gallery)
         leaves: dict[str, Tensor] = {}
 
         def split(output: Tensor) -> Tensor:
@@ -342,6 +344,18 @@ class Explainer:
             self.combine(leaves["g"].detach(), grad_g),
             distance.detach(),
         )
+
+    def partner_free_pair_maps(
+        self, query: Tensor, gallery: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """Pairs for methods whose maps ignore the partner: one pass over query + gallery."""
+        n, nq = gallery.shape[0], query.shape[0]
+        both = torch.cat([query, gallery])
+        maps, _ = self.compute(both, None)
+        with torch.no_grad():
+            emb = self.model(both)
+        _, distance = pair_similarity(emb[:nq].expand(n, -1), emb[nq:])
+        return maps[:nq].expand(n, *maps.shape[1:]), maps[nq:], distance
 
     # -- shared machinery ------------------------------------------------------------------------
     def gradients(

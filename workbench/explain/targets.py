@@ -49,6 +49,16 @@ class _Target:
         moved = {k: v.to(device) for k, v in vars(self).items() if isinstance(v, Tensor)}
         return replace(self, **moved) if moved else self  # type: ignore[type-var]
 
+    def select(self, rows: Tensor) -> _Target:
+        """The target for the images ``rows`` of its batch (per-image references follow)."""
+        per_image = {"reference": 2, "label": 1}  # field → its dim when given per image
+        picked = {
+            k: v[rows]
+            for k, v in vars(self).items()
+            if isinstance(v, Tensor) and per_image.get(k) == v.dim() and v.numel() > 1
+        }
+        return replace(self, **picked) if picked else self  # type: ignore[type-var]
+
 
 @dataclass(repr=False)
 class EmbeddingSimilarity(_Target):
