@@ -115,6 +115,9 @@ def test_cia_rows_sum_to_one_and_match_naive() -> None:
         for m in range(5):
             logits = torch.tensor([float(f[m] @ f[n]) for n in range(5)], dtype=torch.float64)
             torch.testing.assert_close(rel[b, m].double(), torch.softmax(logits, 0))
+    scaled = CIABlock(5, scaled=True).relation(z)
+    f = z[0].reshape(5, -1).double()
+    torch.testing.assert_close(scaled[0].double(), torch.softmax(f @ f.T / math.sqrt(6), 1))
     with torch.no_grad():
         block.bn.weight.fill_(1.0)
     block.eval()  # running stats 0 / 1: BN is the identity up to eps

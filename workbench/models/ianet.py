@@ -38,7 +38,10 @@ How the product is normalised (``fusion``; modules.md §4.4):
   average. Kept as an option for the comparison.
 
 **CIA** (Sec. 3.2) on the SIA output Z: ``C = softmax_row(Z Zᵀ)`` (C×C, no scaling, as paper
-Eq. 7 and code; computed in fp32, it is near one-hot), ``E = C Z``, ``out = BN(E) + Z`` (zero BN).
+Eq. 7 and code; computed in fp32), ``E = C Z``, ``out = BN(E) + Z`` (zero BN). The unscaled Gram
+has O(10²) entries, so the rows are nearly one-hot on the channel itself (modules.md §4.4; on the
+BoT card's features the row perplexity is 1.01 of 32 / 1.07 of 64 channels) and CIA acts as a
+learned per-channel rescale; ``cia_scaled=True`` divides the Gram by √M (not in paper or code).
 
 Explanation API (all per IA block ``n`` ∈ {2, 3}, i.e. after ``layer{n}``):
 
@@ -274,19 +277,33 @@ class SIABlock(nn.Module):
 
 
 class ChannelRelation(nn.Module):
-    """CIA channel relation ``softmax_row(Z Zᵀ)``: (B, C, H, W) → (B, C, C), fp32, no parameters."""
+    """CIA channel relation ``softmax_row(Z Zᵀ / s)``: (B, C, H, W) → (B, C, C), fp32.
+
+    ``s = 1`` (paper Eq. 7 and the code, ``scaled=False``) or ``s = √M`` (``scaled=True``). No
+    parameters.
+    """
+
+    def __init__(self, scaled: bool = False) -> None:
+        super().__init__()
+        self.scaled = scaled
 
     def forward(self, x: Tensor) -> Tensor:
         z = x.float().flatten(2)  # (B, C, M)
-        return torch.softmax(torch.bmm(z, z.transpose(1, 2)), dim=2)
+        gram = torch.bmm(z, z.transpose(1, 2))  # (B, C, C)
+        if self.scaled:
+            gram = gram / math.sqrt(z.shape[2])
+        return torch.softmax(gram, dim=2)
+
+    def extra_repr(self) -> str:
+        return f"scaled={self.scaled}"
 
 
 class CIABlock(nn.Module):
     """``out = BN(C Z) + Z`` (paper Eqs. 7–9), C from :class:`ChannelRelation` ``relation``."""
 
-    def __init__(self, channels: int) -> None:
+    def __init__(self, channels: int, scaled: bool = False) -> None:
         super().__init__()
-        self.relation = ChannelRelation()
+        self.relation = ChannelRelation(scaled)
         self.bn = _zero_bn(channels)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -323,6 +340,8 @@ class IANetConfig(ModelConfig):
             softmax, near uniform; modules.md §4.4).
         use_location: include the location relation (paper: yes).
         use_cia: add the CIA block after each SIA block (paper: yes).
+        cia_scaled: divide the CIA Gram by √M (not in the paper or code, whose unscaled Gram
+            makes every channel row nearly one-hot on itself: measured perplexity ≈ 1.0).
     """
 
     backbone: str = "resnet50"
@@ -337,6 +356,7 @@ class IANetConfig(ModelConfig):
     fusion: Literal["product", "softmax"] = "product"
     use_location: bool = True
     use_cia: bool = True
+    cia_scaled: bool = False
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -420,7 +440,7 @@ class IANet(ReIDModel):
                 config.fusion,
                 config.use_location,
             )
-            cia = CIABlock(row.channels) if config.use_cia else None
+            cia = CIABlock(row.channels, config.cia_scaled) if config.use_cia else None
             block = IABlock(SIABlock(relation), cia)
             self.add_module(f"ia{n}", block)
             self.ia_names[row.name] = f"ia{n}"
