@@ -418,7 +418,10 @@ class DAAF(BoT):
         return bot.train(self.training)
 
     def inference_parameters(self) -> int:
-        """Parameters on the embedding path (= BoT's): backbone + BNNeck head."""
+        """Parameters of the wrapped BoT (backbone + BNNeck head, ID classifier included).
+
+        The branches (``hab``, ``pab``) are not counted: they never run in eval mode.
+        """
         return sum(p.numel() for m in (self.backbone, self.head) for p in m.parameters())
 
     # -- training ----------------------------------------------------------------------------
