@@ -61,6 +61,7 @@ Explanation API (all per IA block ``n`` ∈ {2, 3}, i.e. after ``layer{n}``):
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -485,6 +486,14 @@ class IANet(ReIDModel):
 
     def forward(self, images: Tensor) -> Tensor | TrainOutput:
         return self.head(self.pool(self._run(images, None)))
+
+    def pooled_head(self) -> tuple[str, Callable[[Tensor], Tensor]]:
+        """``("layer4", head)``: the embedding is the BNNeck of GAP(layer4)."""
+        return "layer4", self.head.embed
+
+    def classify(self, embedding: Tensor) -> Tensor:
+        """ID logits of eval embeddings (the ``IdentityLogit`` target)."""
+        return self.head.classify(embedding)
 
     def feature_maps(self, images: Tensor) -> dict[str, Tensor]:
         maps: dict[str, Tensor] = {}

@@ -67,7 +67,7 @@ feature sizes come from the input size and the stage strides instead of ``H // 4
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -486,6 +486,14 @@ class RGA(ReIDModel):
 
     def forward(self, images: Tensor) -> Tensor | TrainOutput:
         return self.head(self.pool(self._run(images, None)))
+
+    def pooled_head(self) -> tuple[str, Callable[[Tensor], Tensor]]:
+        """The map GAP'd into the embedding (``att4``, or ``layer4`` without a module there)."""
+        return ("att4" if self.attention_module(4) is not None else "layer4"), self.head.embed
+
+    def classify(self, embedding: Tensor) -> Tensor:
+        """ID logits of eval embeddings (the ``IdentityLogit`` target)."""
+        return self.head.classify(embedding)
 
     def feature_maps(self, images: Tensor) -> dict[str, Tensor]:
         maps: dict[str, Tensor] = {}
