@@ -160,6 +160,31 @@ def _zoo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _figures(args: argparse.Namespace) -> int:
+    from workbench.viz.figures import list_figures, make_figures
+
+    if args.list:
+        for r in list_figures():
+            needs = ", ".join(r.needs)
+            print(f"{r.name:18s} {r.paper:18s} {r.figure:13s} needs {needs:28s} {r.what}")
+        return 0
+    if not args.all and not args.names:
+        raise SystemExit("workbench figures: name figures, or pass --all or --list")
+    from workbench.data.readers import load_split
+
+    split = load_split(args.data)
+    made = make_figures(
+        None if args.all else args.names,
+        split,
+        args.out,
+        seed=args.seed,
+        device=args.device,
+        progress=not args.quiet,
+    )
+    print(f"{len(made)} figure(s) written to {args.out} (PDF + PNG)")
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from workbench.demo import run_demo
 
@@ -251,6 +276,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report", required=True, help="output folder: summary.csv/.md, pairs.csv")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     _COMMANDS["explain"] = _explain
+
+    p = sub.add_parser("figures", help="paper figures from code (PDF + PNG per figure)")
+    p.add_argument("names", nargs="*", help="figure names (see --list)")
+    p.add_argument("--all", action="store_true", help="every figure whose weights are shipped")
+    p.add_argument("--list", action="store_true", help="name, paper, figure, what it needs")
+    p.add_argument("--data", default="data/synth", help="dataset root (the synthetic test split)")
+    p.add_argument("--out", default="outputs/figures", help="output folder")
+    p.add_argument("--seed", type=int, default=0, help="which images are shown")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _COMMANDS["figures"] = _figures
 
     p = sub.add_parser(
         "demo", help="the main job: data, contact sheet, shipped baseline, rank list"
