@@ -183,6 +183,13 @@ class NonLocal(nn.Module):
         self.theta = nn.Conv2d(channels, inter, 1)
         self.phi = nn.Conv2d(channels, inter, 1)
         self.W = nn.Sequential(nn.Conv2d(inter, channels, 1), nn.BatchNorm2d(channels))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """PyTorch's default conv init and a zero ``W`` BN (FastReID builds these blocks after
+        its ResNet init, so they keep both; :class:`ResNet` calls this after its own init)."""
+        for conv in (self.g, self.theta, self.phi, self.W[0]):
+            conv.reset_parameters()
         nn.init.zeros_(self.W[1].weight)
         nn.init.zeros_(self.W[1].bias)
 
@@ -336,6 +343,9 @@ class ResNet(nn.Module):
             elif isinstance(m, nn.BatchNorm2d):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
+        for m in self.modules():
+            if isinstance(m, NonLocal):  # a new non-local block is the identity
+                m.reset_parameters()
         if zero_init_residual:
             for m in self.modules():
                 if isinstance(m, Bottleneck):
