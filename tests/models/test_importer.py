@@ -417,3 +417,66 @@ def test_missing_file_and_non_state_dict(tmp_path: Path) -> None:
     torch.save({"epoch": 3, "note": "x"}, tmp_path / "meta.pth")
     with pytest.raises(CheckpointFormatError, match="no state dict"):
         import_checkpoint(tmp_path / "meta.pth")
+
+
+def test_only_numpy_scalars_are_allow_listed(tmp_path: Path) -> None:
+    import io
+    import zipfile
+
+    source, prep, _, _ = build_case("torchreid_resnet18", tmp_path)
+    # a torchreid file written under numpy 1.x names the scalar numpy.core.multiarray.scalar
+    torch.save(
+        {"state_dict": source.state_dict(), "epoch": 3, "rank1": np.float64(0.5)},
+        tmp_path / "n2.pth",
+    )
+    buf = io.BytesIO()
+    with zipfile.ZipFile(tmp_path / "n2.pth") as zin, zipfile.ZipFile(buf, "w") as zout:
+        for info in zin.infolist():
+            data = zin.read(info.filename)
+            if info.filename.endswith("data.pkl"):
+                assert b"numpy._core.multiarray" in data
+                data = data.replace(b"numpy._core.multiarray", b"numpy.core.multiarray")
+            zout.writestr(info, data)
+    (tmp_path / "n1.pth").write_bytes(buf.getvalue())
+    img = pictures()
+    with torch.no_grad():
+        assert (
+            rel_diff(
+                import_checkpoint(tmp_path / "n1.pth")(workbench_input(img)), source(prep(img))
+            )
+            <= TOL
+        )
+    # a numpy array needs numpy's array reconstructor: not allow-listed, refused
+    torch.save({"state_dict": source.state_dict(), "cmc": np.arange(5.0)}, tmp_path / "arr.pth")
+    with pytest.raises(CheckpointFormatError, match=r"pickles Python objects \(numpy"):
+        import_checkpoint(tmp_path / "arr.pth")
+
+
+def test_non_resnet_backbones_are_refused(tmp_path: Path) -> None:
+    # FastReID OSNet / ResNeSt keys under backbone., torchreid OSNet keys at the top level
+    osnet = {
+        "backbone.conv1.conv.weight": torch.zeros(4, 3, 7, 7),
+        "heads.weight": torch.zeros(3, 4),
+    }
+    torch.save({"model": osnet}, tmp_path / "osnet_fastreid.pth")
+    with pytest.raises(UnsupportedArchitectureError, match="OSNet"):
+        import_checkpoint(tmp_path / "osnet_fastreid.pth")
+    resnest = {
+        "backbone.conv1.0.weight": torch.zeros(4, 3, 3, 3),
+        "backbone.layer1.0.conv2.fc1.weight": torch.zeros(2, 2, 1, 1),
+        "heads.weight": torch.zeros(3, 4),
+    }
+    torch.save({"model": resnest}, tmp_path / "resnest.pth")
+    with pytest.raises(UnsupportedArchitectureError, match="ResNeSt"):
+        import_checkpoint(tmp_path / "resnest.pth")
+    torch.save(
+        {
+            "state_dict": {
+                "conv1.conv.weight": torch.zeros(4, 3, 7, 7),
+                "classifier.weight": torch.zeros(3, 4),
+            }
+        },
+        tmp_path / "osnet_torchreid.pth",
+    )
+    with pytest.raises(CheckpointFormatError, match=r"OSNet.*wrap"):
+        import_checkpoint(tmp_path / "osnet_torchreid.pth")

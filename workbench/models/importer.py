@@ -275,13 +275,14 @@ def _unsupported(keys: list[str]) -> str:
 
 def _infer_resnet(state: Mapping[str, Tensor], prefix: str, path: str) -> dict[str, Any]:
     """Depth, width, IBN and non-local options of a ResNet stored under ``prefix``."""
-    if f"{prefix}conv1.weight" not in state:
-        raise CheckpointFormatError(
-            f"{path}: no '{prefix}conv1.weight': not a ResNet backbone. " + _WRAP_HINT
-        )
-    found = _unsupported([k for k in state if k.startswith(prefix)])
+    found = _unsupported([k[len(prefix) :] for k in state if k.startswith(prefix)])
     if found:
         raise UnsupportedArchitectureError(f"{path}: the backbone has {found}. " + _WRAP_HINT)
+    if f"{prefix}conv1.weight" not in state:
+        raise UnsupportedArchitectureError(
+            f"{path}: no '{prefix}conv1.weight': not a ResNet backbone (ResNeSt's deep stem, "
+            f"OSNet, MobileNet, RegNet, ViT ... are not imported). " + _WRAP_HINT
+        )
     width = int(state[f"{prefix}conv1.weight"].shape[0])
     counts = []
     for k in range(1, 5):
