@@ -480,3 +480,11 @@ def test_non_resnet_backbones_are_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(CheckpointFormatError, match=r"OSNet.*wrap"):
         import_checkpoint(tmp_path / "osnet_torchreid.pth")
+
+
+def test_load_pretrained_points_foreign_files_to_the_importer(tmp_path: Path) -> None:
+    from workbench.pretrained import load_pretrained
+
+    _, _, path, _ = build_case("torchreid_resnet18", tmp_path)
+    with pytest.raises(ValueError, match=r"import_checkpoint.*export --from"):
+        load_pretrained(path)
