@@ -362,6 +362,18 @@ def test_pickled_whole_model_is_refused_with_the_conversion(tmp_path: Path) -> N
     assert "state_dict()" in str(e.value) and "weights_only=False" in str(e.value)
 
 
+def test_bot_file_of_newer_ignite_is_a_model_dict(tmp_path: Path) -> None:
+    # newer ignite saves {"model": state_dict, "optimizer": ...} in one file (BoT issue #183)
+    source, prep, _, _ = build_case("bot_r50_bnneck_after", tmp_path)
+    opt = torch.optim.Adam(source.parameters())
+    torch.save({"model": source.state_dict(), "optimizer": opt.state_dict()}, tmp_path / "c.pth")
+    img = pictures()
+    model = import_checkpoint(tmp_path / "c.pth")
+    assert model.import_report.source == "bot"
+    with torch.no_grad():
+        assert rel_diff(model(workbench_input(img)), source(prep(img))) <= TOL
+
+
 def test_torchvision_imagenet_file_points_to_load_imagenet_weights(tmp_path: Path) -> None:
     path = tmp_path / "resnet18-f37072fd.pth"
     torch.save(resnet18(width=8).state_dict(), path)

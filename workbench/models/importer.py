@@ -152,7 +152,8 @@ def _refuse_pickle(path: Path, error: Exception) -> CheckpointFormatError:
     what = f" ({', '.join(needs[:6])}{', ...' if len(needs) > 6 else ''})" if needs else ""
     return CheckpointFormatError(
         f"{path}: the file pickles Python objects{what}, not only tensors — e.g. a whole model "
-        f"saved with torch.save(model), as old ignite versions in BoT's code do. Loading it would "
+        f"saved with torch.save(model), as ignite 0.1.x does in BoT's code (BoT issues #85, "
+        f"#101: 'Baseline' object is not iterable). Loading it would "
         f"run code from the file (torch.load(weights_only=False)), so it is refused. Convert it "
         f"in its own project, where those classes exist: "
         f"torch.save(torch.load(path, weights_only=False).state_dict(), 'model_state.pth') "
