@@ -269,6 +269,18 @@ def test_agw_fixed_gem_is_not_in_the_file(tmp_path: Path) -> None:
         assert rel_diff(model(workbench_input(img)), source(prep(img))) > 1e-3
 
 
+def test_fastreid_arcsoftmax_buffer_is_dropped(tmp_path: Path) -> None:
+    # FastReID v1.0 ArcSoftmax keeps a training buffer heads.classifier.t beside its weight
+    source, prep, _, _ = build_case("fastreid_v011_bnneck_pixel_buffers", tmp_path)
+    state = {**source.state_dict(), "heads.classifier.t": torch.zeros(1)}
+    torch.save({"model": state}, tmp_path / "arc.pth")
+    model = import_checkpoint(tmp_path / "arc.pth")
+    assert "heads.classifier.t" in model.import_report.dropped
+    img = pictures()
+    with torch.no_grad():
+        assert rel_diff(model(workbench_input(img)), source(prep(img))) <= TOL
+
+
 def test_wrong_options_are_caught_by_the_comparison(tmp_path: Path) -> None:
     # the test is sensitive to each folded difference: the wrong max-pool, the wrong last stride
     source, prep, path, _ = build_case("fastreid_sbs_r50_ibn_nl_gem", tmp_path)

@@ -405,10 +405,14 @@ def _from_fastreid(
         )
         mapped["pool.p"] = heads["heads.pool_layer.p"].reshape(1)
     known = {"heads.weight", "heads.classifier.weight", "heads.pool_layer.p"}
+    # training-only classifier state, e.g. ArcSoftmax's buffer ``t`` (v1.0 layers/arc_softmax.py)
+    dropped += [k for k in heads if k.startswith("heads.classifier.") and k not in known]
     rest = [
         k
         for k in heads
-        if k not in known and not k.startswith(("heads.bnneck.", "heads.bottleneck.0."))
+        if k not in known
+        and k not in dropped
+        and not k.startswith(("heads.bnneck.", "heads.bottleneck.0."))
     ]
     for k in rest:  # anything else in the head: left for the mismatch report
         mapped[k] = heads[k]
