@@ -11,6 +11,7 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int | None]] = {}
 
@@ -65,13 +66,26 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_weights(args: argparse.Namespace) -> Any:
+    """A shipped name / card / safetensors+card, or a BoT / FastReID / torchreid file to import."""
+    from workbench.pretrained import load_pretrained
+
+    path = Path(args.weights)
+    has_card = path.suffix == ".json" or path.with_suffix(".json").exists()
+    if args.source or (path.is_file() and not has_card):
+        from workbench.models import import_checkpoint
+
+        extra = {"input_size": tuple(args.input_size)} if args.input_size else {}
+        return import_checkpoint(path, args.source, **extra)
+    return load_pretrained(args.weights)
+
+
 def _eval(args: argparse.Namespace) -> int:
     from workbench.data.readers import load_split
     from workbench.evaluate import format_metrics
     from workbench.evaluate.protocol import evaluate_model
-    from workbench.pretrained import load_pretrained
 
-    model = load_pretrained(args.weights)
+    model = _load_weights(args)
     height, width = model.card.get("input_size", (256, 128))
     split = load_split(args.data)
     result = evaluate_model(
@@ -106,9 +120,15 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from workbench.train.export import export_run
+    from workbench.train.export import export_imported, export_run
 
-    card = export_run(args.run, args.name, folder=args.folder, progress=not args.quiet)
+    if (args.run is None) == (args.from_file is None):
+        raise SystemExit("workbench export: give exactly one of --run RUN or --from CHECKPOINT")
+    if args.from_file is not None:
+        extra = {"input_size": tuple(args.input_size)} if args.input_size else {}
+        card = export_imported(args.from_file, args.name, args.folder, args.source, **extra)
+    else:
+        card = export_run(args.run, args.name, folder=args.folder, progress=not args.quiet)
     print(
         f"wrote {args.folder}/{args.name}.safetensors ({card['size_bytes'] / 1e6:.2f} MB) and its card"
     )
@@ -192,6 +212,24 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _import_arguments(p: argparse.ArgumentParser) -> None:
+    """Options for checkpoints of other codebases (workbench.models.import_checkpoint)."""
+    p.add_argument(
+        "--source",
+        choices=("bot", "fastreid", "torchreid"),
+        default=None,
+        help="codebase that wrote the checkpoint (default: detected from its key names)",
+    )
+    p.add_argument(
+        "--input-size",
+        type=int,
+        nargs=2,
+        default=None,
+        metavar=("H", "W"),
+        help="input size of an imported checkpoint (default 256 128)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="workbench", description="ReID Explainability Workbench command line."
@@ -229,7 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="evaluate weights on a dataset's query/gallery")
     p.add_argument(
-        "--weights", required=True, help="shipped name (see list) or .safetensors/.json path"
+        "--weights",
+        required=True,
+        help="shipped name, .safetensors/.json path, or a BoT/FastReID/torchreid checkpoint",
     )
     p.add_argument("--data", required=True, help="dataset root")
     p.add_argument(
@@ -240,13 +280,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto")
     p.add_argument("--workers", type=int, default=2)
     p.add_argument("--quiet", action="store_true")
+    _import_arguments(p)
     _COMMANDS["eval"] = _eval
 
     p = sub.add_parser("export", help="ship a finished run: fp16 safetensors + model card")
-    p.add_argument("--run", required=True, help="run folder of `workbench train`")
+    p.add_argument("--run", default=None, help="run folder of `workbench train`")
+    p.add_argument("--from", dest="from_file", default=None, help="BoT/FastReID/torchreid file")
     p.add_argument("--name", required=True, help="name of the shipped weights")
     p.add_argument("--folder", default="weights")
     p.add_argument("--quiet", action="store_true")
+    _import_arguments(p)
     _COMMANDS["export"] = _export
 
     p = sub.add_parser("zoo", help="one table of every shipped model on a dataset's test split")

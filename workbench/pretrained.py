@@ -70,9 +70,18 @@ def find_card(name_or_path: str | Path) -> dict[str, Any]:
         if not card_path.exists():
             raise FileNotFoundError(
                 f"{p}: no model card {card_path.name} beside it; a weights file needs its card "
-                f"(architecture, config, sha256) to be loaded"
+                f"(architecture, config, sha256) to be loaded. A BoT / FastReID / torchreid "
+                f"checkpoint is read with workbench.models.import_checkpoint({str(p)!r}) or "
+                f"shipped with `workbench export --from {p} --name NAME`"
             )
         return _read_card(card_path)
+    if p.is_file():  # a .pth / .pth.tar of another codebase
+        raise ValueError(
+            f"{p}: not a workbench card or safetensors file. A BoT / FastReID / torchreid "
+            f"checkpoint is read with workbench.models.import_checkpoint({str(p)!r}) (or `workbench "
+            f"eval --weights {p} --source ...`), and shipped with `workbench export --from {p} "
+            f"--name NAME`"
+        )
     for d in weight_dirs():
         card_path = d / f"{name_or_path}{CARD_SUFFIX}"
         if card_path.exists():

@@ -79,3 +79,37 @@ def export_run(
         card_path = Path(folder) / f"{name}.json"
         card_path.write_text(json.dumps(card, indent=2) + "\n")
     return card
+
+
+def export_imported(
+    path: str | Path,
+    name: str,
+    folder: str | Path = "weights",
+    source: str | None = None,
+    dtype: torch.dtype = torch.float32,
+    **config: Any,
+) -> dict[str, Any]:
+    """Import a BoT / FastReID / torchreid checkpoint and ship it as ``folder/name.safetensors``.
+
+    ``workbench export --from model.pth --name NAME``. The card names the source file (and its
+    sha256), the source codebase and the full model config (every option the import inferred),
+    so ``load_pretrained(NAME)`` rebuilds the same model. Weights stay float32 by default, so the
+    loaded model returns exactly the imported model's embeddings; ``dtype=torch.float16`` halves
+    the file. No metrics are measured (run ``workbench eval --weights NAME --data ...``).
+    """
+    from workbench.models.importer import import_checkpoint
+    from workbench.pretrained import save_pretrained, sha256_file
+
+    model = import_checkpoint(path, source, **config)
+    report = model.import_report
+    card_fields: dict[str, Any] = {
+        "input_size": list(model.config.input_size),
+        "source": report.source,
+        "source_file": Path(path).name,
+        "source_sha256": sha256_file(path),
+        "embedding": report.embedding,
+        "imported": {"mapped": report.mapped, "dropped": report.dropped, "filled": report.filled},
+        "reproduce": f"workbench export --from {Path(path).name} --source {report.source} "
+        f"--name {name}",
+    }
+    return save_pretrained(model, folder, name, "bot", model.config.to_dict(), dtype, **card_fields)
