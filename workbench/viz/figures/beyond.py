@@ -13,19 +13,6 @@ from workbench.viz.ranklist import GREEN, RED
 __all__ = ["faithfulness_panel", "ranklist_heatmaps"]
 
 
-def _distances(model, split, size):
-    from workbench.evaluate.distance import compute_distance
-    from workbench.evaluate.features import extract_features
-    from workbench.evaluate.protocol import make_loader
-
-    dev = device_of(model)
-    q, g = (
-        extract_features(model, make_loader(t, *size), dev, progress=False)
-        for t in (split.query, split.gallery)
-    )
-    return compute_distance(q.feats, g.feats, as_numpy=True)
-
-
 @register_figure(
     "ranklist_heatmaps",
     paper="workbench",
@@ -35,11 +22,12 @@ def _distances(model, split, size):
 )
 def ranklist_heatmaps(models, split, *, seed=0, queries=3, topk=8):
     from workbench.explain import explain_pair
+    from workbench.explain.report import split_distances
     from workbench.viz.ranklist import ranked_gallery
 
     model = models["bot"]
     size = input_size(model)
-    distmat = _distances(model, split, size)
+    distmat = split_distances(model, split, size, device_of(model))
     q, g = split.query, split.gallery
     rows = pick_rows(q, queries, seed)
     fig, axes = grid(
@@ -82,15 +70,17 @@ def ranklist_heatmaps(models, split, *, seed=0, queries=3, topk=8):
     what="energy of Grad-CAM on the person mask per layer, against its chance level",
 )
 def faithfulness_panel(models, split, *, seed=0, pairs=24, layers=("layer2", "layer3", "layer4")):
-    from workbench.explain.report import faithfulness_report
+    from workbench.explain.report import faithfulness_report, split_distances
     from workbench.viz.figures.style import figure_style
 
     rows = []
     for role, model in models.items():
+        size, dev = input_size(model), device_of(model)
+        distmat = split_distances(model, split, size, dev)  # once per model, not per layer
         for layer in layers:
             report = faithfulness_report(
-                model, split, "gradcam", layer=layer, input_size=input_size(model),
-                pairs=pairs, seed=seed, steps=4, progress=False, device=device_of(model),
+                model, split, "gradcam", layer=layer, input_size=size, pairs=pairs, seed=seed,
+                steps=4, progress=False, device=dev, distmat=distmat,
             )  # fmt: skip
             s = report.summary
             rows.append(

@@ -51,16 +51,13 @@ def sa_fig5(models, split, *, seed=0, n=3):
 )  # fmt: skip
 def sa_fig6(models, split, *, seed=0, topk=4):
     """The query with the largest same- vs cross-camera gap among sampled ones (seeded)."""
-    from workbench.evaluate.distance import compute_distance
-    from workbench.evaluate.features import extract_features
-    from workbench.evaluate.protocol import make_loader
     from workbench.explain import explain_pair
+    from workbench.explain.report import split_distances
 
     model = models["sa"]
     size, dev = input_size(model), device_of(model)
     q, g = split.query, split.gallery
-    fq, fg = (extract_features(model, make_loader(t, *size), dev, progress=False) for t in (q, g))
-    dist = compute_distance(fq.feats, fg.feats, as_numpy=True)
+    dist = split_distances(model, split, size, dev)
     qp, qc, gp, gc = q.pid.to_numpy(), q.camid.to_numpy(), g.pid.to_numpy(), g.camid.to_numpy()
     same_cam = gc[None] == qc[:, None]
     valid = gp[None] > 0
