@@ -48,14 +48,14 @@ def ranklist_heatmaps(models, split, *, seed=0, queries=3, topk=8):
         gallery = load_samples(g, list(top), size)
         dev = device_of(model)
         pair = explain_pair("gradcam", model, batch([query], dev), batch(gallery, dev))
-        panels.append((query, gallery, pair))
-    scale = shared_scale([p.query.maps for *_, p in panels] + [p.gallery.maps for *_, p in panels])
-    for k, (query, gallery, pair) in enumerate(panels):
+        panels.append((query, gallery, pair, distmat[r, top]))
+    scale = shared_scale([p[2].query.maps for p in panels] + [p[2].gallery.maps for p in panels])
+    for k, (query, gallery, pair, ranked) in enumerate(panels):
         image_tile(axes[2 * k][0], query.rgb, f"query {query.pid}\ncam {query.camid + 1}")
         heat_tile(axes[2 * k + 1][0], query.rgb, pair.query.maps[0], scale, "query × rank 1")
         for j, s in enumerate(gallery):
             colour = GREEN if s.pid == query.pid else RED
-            d = float(pair.distance[j])
+            d = float(ranked[j])  # the ranking's distance (the maps explain the same pair)
             image_tile(axes[2 * k][j + 1], s.rgb, f"{j + 1}: d={d:.2f}\ncam {s.camid + 1}", colour)
             heat_tile(axes[2 * k + 1][j + 1], s.rgb, pair.gallery.maps[j], scale, colour=colour)
     colour_bar(fig, axes, scale, "Grad-CAM (ReLU)")

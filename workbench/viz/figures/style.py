@@ -52,13 +52,14 @@ def figure_style() -> Iterator[None]:
 def grid(rows: int, cols: int, tile: tuple[float, float] = (0.9, 1.8), title: str | None = None):
     """A Figure with a rows × cols grid of image axes (ticks off); returns ``(fig, axes[r][c])``."""
     with figure_style():
-        fig = Figure(figsize=(cols * tile[0] + 0.6, rows * tile[1] + (0.35 if title else 0.1)))
+        fig = Figure(figsize=(cols * tile[0] + 0.6, rows * tile[1] + (0.7 if title else 0.3)))
         axes = fig.subplots(rows, cols, squeeze=False)
         for ax in axes.flat:
             ax.set_axis_off()
-        if title:
-            fig.suptitle(title, fontsize=STYLE["figure.titlesize"])
-        fig.subplots_adjust(wspace=0.06, hspace=0.3, top=1 - 0.45 / fig.get_figheight())
+        height = fig.get_figheight()
+        if title:  # the title sits above the first row's (up to two-line) tile titles
+            fig.suptitle(title, fontsize=STYLE["figure.titlesize"], y=1 - 0.06 / height)
+        fig.subplots_adjust(wspace=0.06, hspace=0.3, top=1 - (0.62 if title else 0.3) / height)
     return fig, axes
 
 
