@@ -13,7 +13,12 @@ def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
     """
     if spec is None or str(spec) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(spec)
+    try:
+        device = torch.device(spec)
+    except (RuntimeError, TypeError) as e:  # torch: "Expected one of cpu, cuda, ... device type"
+        raise ValueError(
+            f"device {spec!r} is not a device; use auto, cpu, cuda, cuda:N or mps"
+        ) from e
     if device.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError(
             f"device {spec!r} requested but CUDA is not available; use 'cpu' or 'auto'"
