@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.data.annotations import KEYPOINT_DIR, MASK_DIR, read_keypoints
+from workbench.data.manifest import check_complete
 from workbench.data.readers.registry import DatasetLayoutError, LayoutNotFound
 from workbench.data.split import FileNameError, Split, parse_market_name
 
@@ -133,11 +134,23 @@ def add_annotations(table: pd.DataFrame, data_dir: Path, folder_name: str) -> pd
 
 
 def read_market_style(data_dir: Path, name: str, meta: dict | None = None) -> Split:
-    """Read the three folders of ``data_dir`` with the junk policy of this module's docstring."""
+    """Read the three folders of ``data_dir`` with the junk policy of this module's docstring.
+
+    A folder the workbench generated is checked against its manifest (``manifest.py``) first.
+    """
     parts = {}
     meta = dict(meta or {})
+    check_complete(data_dir, {})  # an unfinished generation: refuse before reading anything
+    tables = {}
+    for folder_name in MARKET_FOLDERS.values():
+        try:
+            tables[folder_name] = read_image_folder(data_dir / folder_name)
+        except DatasetLayoutError:
+            check_complete(data_dir, {folder_name: 0})  # an empty folder of a generated dataset
+            raise
+    check_complete(data_dir, {name: len(t) for name, t in tables.items()})
     for part, folder_name in MARKET_FOLDERS.items():
-        table = read_image_folder(data_dir / folder_name)
+        table = tables[folder_name]
         junk = table["pid"] == -1
         if part == "train" and junk.any():
             meta["train_junk_dropped"] = int(junk.sum())
