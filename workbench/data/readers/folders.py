@@ -33,6 +33,12 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")  # anything else (Thumbs.db, 
 _SHOW_BAD = 5  # bad file names quoted in an error
 
 
+def _quote(items: list[str]) -> str:
+    """The first few items, and how many more."""
+    more = f" and {len(items) - _SHOW_BAD} more" if len(items) > _SHOW_BAD else ""
+    return f"{items[:_SHOW_BAD]}{more}"
+
+
 def show(rel: str) -> str:
     """``"."`` -> ``ROOT``, ``"a/b"`` -> ``ROOT/a/b`` (for messages)."""
     return "ROOT" if rel == "." else f"ROOT/{rel}"
@@ -69,11 +75,39 @@ def read_image_folder(folder: Path) -> pd.DataFrame:
 
     Every name is parsed before failing, so one error lists all bad names (count + the first few).
     """
-    names = sorted(
-        e.name
-        for e in os.scandir(folder)
-        if e.name.lower().endswith(IMAGE_SUFFIXES) and e.is_file()
-    )
+    names, broken, subfolders = [], [], []
+    for e in os.scandir(folder):
+        if e.is_dir():
+            subfolders.append(e.name)
+        elif e.name.lower().endswith(IMAGE_SUFFIXES):
+            (names if e.is_file() else broken).append(e.name)  # is_file() follows symlinks
+    names.sort()
+    if broken:
+        raise DatasetLayoutError(
+            f"{folder}: {len(broken)} image entries are broken symbolic links or not files: "
+            f"{_quote(sorted(broken))}; restore their targets or remove them"
+        )
+    nested = [
+        f"{sub}/{n}"
+        for sub in sorted(subfolders)
+        for n in sorted(os.listdir(folder / sub))
+        if n.lower().endswith(IMAGE_SUFFIXES)
+    ]
+    if nested:
+        warnings.warn(
+            f"{folder}: {len(nested)} images in subfolders are not read (only the folder's own "
+            f"images are): {_quote(nested)}; move them up if they belong to the dataset",
+            stacklevel=2,
+        )
+    stems: dict[str, list[str]] = {}
+    for n in names:
+        stems.setdefault(os.path.splitext(n)[0], []).append(n)
+    doubled = [" = ".join(v) for v in stems.values() if len(v) > 1]
+    if doubled:
+        raise DatasetLayoutError(
+            f"{folder}: {len(doubled)} images are stored twice under different suffixes and "
+            f"would count twice: {_quote(doubled)}; keep one file of each"
+        )
     if not names:
         raise DatasetLayoutError(
             f"{folder}: no images ({', '.join('*' + s for s in IMAGE_SUFFIXES)}) in this folder; "
