@@ -38,7 +38,7 @@ def atomic_writer(path: str | Path) -> Iterator[BinaryIO]:
         os.replace(tmp, path)
     except OSError as e:
         Path(tmp).unlink(missing_ok=True)
-        if e.filename is None:  # e.g. ENOSPC from write(): say which file was being written
+        if e.errno is not None and e.filename is None:  # ENOSPC from write(): name the file
             raise OSError(e.errno, e.strerror, str(path)) from e
         raise
     except BaseException:

@@ -7,30 +7,20 @@ file, so ``--resume`` loses at most the epoch in progress. Checkpoints load with
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from workbench.fileio import atomic_writer
+
 CHECKPOINT_NAME = "checkpoint.pt"
 
 
 def atomic_save(obj: Any, path: str | Path) -> None:
-    """``torch.save`` to ``path`` atomically (temp file + fsync + ``os.replace``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """``torch.save`` to ``path`` atomically (temp file + fsync + ``os.replace``, mode 0644)."""
+    with atomic_writer(path) as f:
+        torch.save(obj, f)
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

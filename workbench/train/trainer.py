@@ -425,6 +425,7 @@ class Trainer:
             self.config.model,
             model_config,
             dtype=torch.float32,
+            overwrite=True,  # the run's own weights, rewritten when a resumed run ends
             input_size=[self.config.data.height, self.config.data.width],
             metrics=metrics,
             train_config=self.config.to_dict(),

@@ -156,7 +156,7 @@ def _write_file(path: Path, data: np.ndarray) -> None:
         with open(path, "wb") as f:
             f.write(data.tobytes())
     except OSError as e:
-        if e.filename is None:
+        if e.errno is not None and e.filename is None:
             raise OSError(e.errno, e.strerror, str(path)) from e
         raise
 
