@@ -75,6 +75,12 @@ class DataConfig:
                 f"data.batch_size={self.batch_size} is not a multiple of data.num_instances="
                 f"{self.num_instances}; a P×K batch holds K images of each of P identities"
             )
+        if self.batch_size // self.num_instances < 2:
+            raise ConfigError(
+                f"data.batch_size={self.batch_size} with data.num_instances={self.num_instances} "
+                f"gives batches of one identity (P = 1): the triplet loss would be 0; use "
+                f"batch_size >= 2 * num_instances"
+            )
 
 
 @dataclass
