@@ -143,6 +143,14 @@ def test_os_errors_name_the_path_and_the_fix(capsys):
         == "workbench synth: error: /data/x/0001.jpg: the disk is full: free some space or write somewhere else\n"
     )
 
+    def no_cuda():
+        from workbench.device import resolve_device
+
+        resolve_device("cuda:7" if not torch.cuda.is_available() else "cuda:999x")
+
+    assert run_guarded("train", no_cuda) == 1
+    assert "internal error" not in capsys.readouterr().err
+
     def bug():
         return 1 / 0
 

@@ -103,3 +103,8 @@ def test_save_refuses_to_overwrite_by_default(saved):
     with pytest.raises(FileExistsError, match="already exist"):
         save_pretrained(model, folder, "tiny", "bot", model.config.to_dict())
     assert find_card(folder / "tiny.json")["sha256"] == card["sha256"]
+
+
+def test_a_missing_weights_path_says_no_such_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"m\.safetensors: no such weights file"):
+        find_card(tmp_path / "m.safetensors")

@@ -43,6 +43,7 @@ _OS_HINTS = {
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     """Exception types whose message is written for the user (imported lazily: they are light)."""
+    from workbench.device import DeviceUnavailableError
     from workbench.models.base import CheckpointMismatchError
     from workbench.pretrained import ChecksumError
 
@@ -51,6 +52,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         LookupError,  # KeyError: unknown weights / model / layout names
         ChecksumError,
         CheckpointMismatchError,
+        DeviceUnavailableError,
     ]
     if "workbench.train.trainer" in sys.modules:  # imported only by the commands that train
         from workbench.train.trainer import EvaluationFailed, TrainingDiverged

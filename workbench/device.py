@@ -5,6 +5,10 @@ from __future__ import annotations
 import torch
 
 
+class DeviceUnavailableError(RuntimeError):
+    """A device that this machine does not have (CUDA requested without CUDA)."""
+
+
 def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
     """``"auto"`` → ``cuda`` when available, else ``cpu``; anything else is checked and returned.
 
@@ -20,7 +24,7 @@ def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
             f"device {spec!r} is not a device; use auto, cpu, cuda, cuda:N or mps"
         ) from e
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(
+        raise DeviceUnavailableError(
             f"device {spec!r} requested but CUDA is not available; use 'cpu' or 'auto'"
         )
     return device

@@ -117,6 +117,11 @@ def find_card(name_or_path: str | Path) -> dict[str, Any]:
                 f"(architecture, config, sha256) to be loaded"
             )
         return _read_card(card_path)
+    if p.suffix in (CARD_SUFFIX, ".safetensors") or len(p.parts) > 1:  # a path, not a name
+        raise FileNotFoundError(
+            f"{p}: no such weights file; pass a shipped name (see `workbench list`) or the path "
+            f"of a .safetensors file with its .json card beside it"
+        )
     for d in weight_dirs():
         card_path = d / f"{name_or_path}{CARD_SUFFIX}"
         if card_path.exists():

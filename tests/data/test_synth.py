@@ -496,3 +496,16 @@ def test_manifest_is_written_last_and_the_marker_removed(tiny_synth):
     assert (tiny_synth / "synth.json").is_file() and not (tiny_synth / PARTIAL_FILE).exists()
     meta = _meta(tiny_synth)
     assert meta["counts"]["query"] == len(list((tiny_synth / "query").glob("*.jpg")))
+
+
+def test_a_broken_link_in_a_generated_dataset_is_named_as_such(tiny_synth, tmp_path):
+    import shutil
+
+    from workbench.data.readers import DatasetLayoutError, load_split
+
+    root = tmp_path / "copy"
+    shutil.copytree(tiny_synth, root)
+    (root / "query" / "0999_c1s1_000001_01.jpg").symlink_to(tmp_path / "gone.jpg")
+    with pytest.raises(DatasetLayoutError, match="broken symbolic links") as info:
+        load_split(root)
+    assert "incomplete" not in str(info.value)

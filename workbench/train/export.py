@@ -38,6 +38,8 @@ def export_run(
 
     run = Path(run)
     check_can_save(folder, name, overwrite)  # before any work
+    if not run.is_dir():
+        raise FileNotFoundError(f"{run}: no such run folder; pass the --out of `workbench train`")
     if not (run / "model.safetensors").exists():
         raise FileNotFoundError(
             f"{run}: no model.safetensors; this is not a finished run of `workbench train` "

@@ -33,6 +33,10 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")  # anything else (Thumbs.db, 
 _SHOW_BAD = 5  # bad file names quoted in an error
 
 
+class EmptyFolderError(DatasetLayoutError):
+    """A dataset folder without any image."""
+
+
 def _quote(items: list[str]) -> str:
     """The first few items, and how many more."""
     more = f" and {len(items) - _SHOW_BAD} more" if len(items) > _SHOW_BAD else ""
@@ -109,7 +113,7 @@ def read_image_folder(folder: Path) -> pd.DataFrame:
             f"would count twice: {_quote(doubled)}; keep one file of each"
         )
     if not names:
-        raise DatasetLayoutError(
+        raise EmptyFolderError(
             f"{folder}: no images ({', '.join('*' + s for s in IMAGE_SUFFIXES)}) in this folder; "
             f"the dataset was unpacked incompletely or into another folder: unpack it again"
         )
@@ -179,7 +183,7 @@ def read_market_style(data_dir: Path, name: str, meta: dict | None = None) -> Sp
     for folder_name in MARKET_FOLDERS.values():
         try:
             tables[folder_name] = read_image_folder(data_dir / folder_name)
-        except DatasetLayoutError:
+        except EmptyFolderError:
             check_complete(data_dir, {folder_name: 0})  # an empty folder of a generated dataset
             raise
     check_complete(data_dir, {name: len(t) for name, t in tables.items()})
