@@ -390,8 +390,9 @@ def build_fixtures(root: Path, fixtures: Path) -> None:
                     "128", "--width", "64", "--workers", "1", "--quiet"], **run)  # fmt: skip
     subprocess.run([*py, "synth", "--out", "other", "--ids", "10", "--seed", "7", "--height",
                     "128", "--width", "64", "--workers", "1", "--quiet"], **run)  # fmt: skip
-    subprocess.run([*py, "train", "--out", "run", "--data", "data", "--epochs", "1", *TINY],
-                   **run)  # fmt: skip
+    # absolute data path: the run's config.json is read from other working folders
+    subprocess.run([*py, "train", "--out", "run", "--data", str(fixtures.resolve() / "data"),
+                    "--epochs", "1", *TINY], **run)  # fmt: skip
     (fixtures / "afile").write_text("not a folder, not JSON\n")
     (fixtures / "list.json").write_text("[1, 2]\n")
     (fixtures / "badcard.json").write_text('{"name": "x"}\n')

@@ -434,8 +434,12 @@ def test_interrupted_generation_is_refused_by_the_reader(tmp_path, monkeypatch):
     ):
         load_split(root)
     monkeypatch.undo()
-    generate(root, ids=4, seed=5, height=64, width=32, workers=1, progress=False)  # the fix
-    assert len(load_split(root).query) > 0
+    from workbench.data.synth import ensure_synthetic
+
+    # the demo's ensure_synthetic regenerates it rather than reusing the fragment
+    _, fresh = ensure_synthetic(root, ids=4, seed=5, height=64, width=32, progress=False)
+    assert fresh is not None and len(load_split(root).query) == fresh.images_query
+    assert ensure_synthetic(root, ids=4, seed=5, height=64, width=32, progress=False)[1] is None
 
 
 def test_full_disk_names_the_file_and_leaves_an_incomplete_dataset(tmp_path, monkeypatch):
