@@ -488,6 +488,9 @@ def test_dataset_with_removed_images_disagrees_with_its_manifest(tiny_synth, tmp
     n = _meta(root)["counts"]["query"]
     with pytest.raises(IncompleteDatasetError, match=rf"query/ has 1 of {n} images"):
         load_split(root)
+    (root / "attributes.csv").unlink()
+    with pytest.raises(IncompleteDatasetError, match=rf"has 1 of {n} images; missing attributes"):
+        load_split(root)
     for p in (root / "query").glob("*.jpg"):
         p.unlink()  # an empty folder: the manifest's message, not "unpack it again"
     with pytest.raises(IncompleteDatasetError, match=rf"query/ has 0 of {n} images"):

@@ -49,11 +49,11 @@ def read_meta(path: Path) -> dict[str, Any]:
     return meta if isinstance(meta, dict) else {}
 
 
-def check_complete(data_dir: Path, image_counts: dict[str, int]) -> None:
+def check_complete(data_dir: Path, image_counts: dict[str, int] | None) -> None:
     """Raise :class:`IncompleteDatasetError` if ``data_dir`` holds an unfinished generation.
 
     ``image_counts``: images found per folder (``bounding_box_train``, ``query``,
-    ``bounding_box_test``), before any filtering.
+    ``bounding_box_test``), before any filtering; ``None``: only look for the marker.
     """
     partial, manifest = data_dir / PARTIAL_FILE, data_dir / META_FILE
     if partial.exists():
@@ -63,7 +63,7 @@ def check_complete(data_dir: Path, image_counts: dict[str, int]) -> None:
             f"out of disk space: {PARTIAL_FILE} is still there, {META_FILE} was never written); "
             f"rerun `{rerun_command(data_dir, meta)}`"
         )
-    if not manifest.exists():
+    if image_counts is None or not manifest.exists():
         return
     meta = read_meta(manifest)
     counts = meta.get("counts", {})

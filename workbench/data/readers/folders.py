@@ -178,7 +178,7 @@ def read_market_style(data_dir: Path, name: str, meta: dict | None = None) -> Sp
     """
     parts = {}
     meta = dict(meta or {})
-    check_complete(data_dir, {})  # an unfinished generation: refuse before reading anything
+    check_complete(data_dir, None)  # an unfinished generation: refuse before reading anything
     tables = {}
     for folder_name in MARKET_FOLDERS.values():
         try:
