@@ -151,6 +151,12 @@ def test_os_errors_name_the_path_and_the_fix(capsys):
     assert run_guarded("train", no_cuda) == 1
     assert "internal error" not in capsys.readouterr().err
 
+    def ctrl_c():
+        raise KeyboardInterrupt
+
+    assert run_guarded("synth", ctrl_c) == 130
+    assert capsys.readouterr().err.strip() == "workbench synth: interrupted"
+
     def bug():
         return 1 / 0
 
