@@ -50,23 +50,30 @@ class FigureRecipe:
     needs: tuple[str, ...]  # roles in WEIGHTS
     what: str
     fn: Callable[..., Any]
+    optional: tuple[str, ...] = ()  # roles drawn too when their weights are shipped
 
 
 _FIGURES: dict[str, FigureRecipe] = {}
 
 
 def register_figure(
-    name: str, *, paper: str, figure: str, needs: Sequence[str], what: str
+    name: str,
+    *,
+    paper: str,
+    figure: str,
+    needs: Sequence[str],
+    what: str,
+    optional: Sequence[str] = (),
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Decorator: register ``fn(models, split, *, seed=0) -> Figure`` under ``name``."""
-    unknown = [n for n in needs if n not in WEIGHTS]
+    unknown = [n for n in (*needs, *optional) if n not in WEIGHTS]
     if unknown:
         raise ValueError(f"figure {name!r} needs unknown roles {unknown}; known: {sorted(WEIGHTS)}")
 
     def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
         if name in _FIGURES:
             raise ValueError(f"figure {name!r} is registered twice")
-        _FIGURES[name] = FigureRecipe(name, paper, figure, tuple(needs), what, fn)
+        _FIGURES[name] = FigureRecipe(name, paper, figure, tuple(needs), what, fn, tuple(optional))
         return fn
 
     return decorator
@@ -135,12 +142,13 @@ def make_figures(
             hints = "; ".join(f"{WEIGHTS[r]}: {_train_hint(r)}" for r in missing)
             log(f"skipped {recipe.name} ({recipe.paper} {recipe.figure}): not shipped — {hints}")
             continue
-        for role in recipe.needs:
+        extra = [r for r in recipe.optional if r in cache or WEIGHTS[r] in shipped]
+        for role in (*recipe.needs, *extra):
             if role not in cache:
                 cache[role] = load_pretrained(WEIGHTS[role]).to(dev).eval()
         t0 = time.perf_counter()
         with figure_style():
-            fig = recipe.fn({r: cache[r] for r in recipe.needs}, split, seed=seed)
+            fig = recipe.fn({r: cache[r] for r in (*recipe.needs, *extra)}, split, seed=seed)
         made[recipe.name] = save_figure(fig, out, recipe.name)
         log(f"{recipe.name} ({recipe.paper} {recipe.figure}): {time.perf_counter() - t0:.1f} s")
     return made

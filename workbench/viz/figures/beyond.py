@@ -67,7 +67,8 @@ def ranklist_heatmaps(models, split, *, seed=0, queries=3, topk=8):
     paper="workbench",
     figure="faithfulness",
     needs=["bot"],
-    what="energy of Grad-CAM on the person mask per layer, against its chance level",
+    optional=["daaf", "sa", "rga", "ianet"],
+    what="energy of Grad-CAM on the person mask per model and layer, against its chance level",
 )
 def faithfulness_panel(models, split, *, seed=0, pairs=24, layers=("layer2", "layer3", "layer4")):
     from workbench.explain.report import faithfulness_report, split_distances
