@@ -30,6 +30,7 @@ _LAZY = {
     "AttributeBars": "workbench.widgets.attribute_views",
     "DeviceControl": "workbench.widgets._controls",
     "LRUCache": "workbench.widgets._cache",
+    "ImageStore": "workbench.widgets._data",
 }
 
 __all__ = sorted(_LAZY)

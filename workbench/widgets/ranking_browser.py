@@ -65,7 +65,7 @@ class RankingBrowser:
         topk: int = 10,
         device: str = "auto",
         cache_bytes: int = 64 << 20,
-        tile_height: int = 192,
+        tile_height: int = 160,
     ) -> None:
         import ipywidgets as W
 
@@ -159,7 +159,7 @@ class RankingBrowser:
                 W.HBox([self.index, self.pid, self.worst, self.prev, self.next, self.heat]),
                 self.progress,
                 W.HBox(
-                    [query_tile, W.HTML("&nbsp;"), *self.tiles, self.colour_bar],
+                    [query_tile, self.colour_bar, *self.tiles],
                     layout=W.Layout(flex_flow="row wrap", align_items="flex-start"),
                 ),
                 self.status,
@@ -267,9 +267,8 @@ class RankingBrowser:
         ap = self.data.ap[index]
         ap_text = "no true match" if np.isnan(ap) else f"AP {100 * ap:.1f}%"
         self.query_image.value = tiles[0]
-        self.query_caption.value = (
-            f"<b>query #{index}</b><br>id {q.pid} · cam {q.camid + 1}<br>{ap_text}"
-            f"<br><small>{Path(q.path).name}</small>"
+        self.query_caption.value = _caption(
+            f"<b>query #{index}</b> {ap_text}", f"id {q.pid} · cam {q.camid + 1}", Path(q.path).name
         )
         for rank in range(self.topk):
             if rank >= len(gallery):
@@ -282,9 +281,10 @@ class RankingBrowser:
             self.tiles[rank].layout.display = None
             self.tile_images[rank].value = png
             d = self.data.distmat[index, ranked[rank]]
-            self.tile_captions[rank].value = (
-                f"<b>#{rank + 1}</b> d={d:.3f}<br>id {g.pid} · cam {g.camid + 1}"
-                f"<br><small>{Path(g.path).name}</small>"
+            self.tile_captions[rank].value = _caption(
+                f"<b>#{rank + 1}</b> d={d:.3f}",
+                f"id {g.pid} · cam {g.camid + 1}",
+                Path(g.path).name,
             )
         self.tile_png = tiles
         what = f" · heat maps: {self.explainer.method.value}" if self.list_maps is not None else ""
@@ -365,3 +365,10 @@ class RankingBrowser:
         q = self._row(self.data.query, self.query_index)
         g = self._row(self.data.gallery, self.gallery_indices[rank])
         self.explainer.set_pair(q, g)
+
+
+def _caption(first: str, second: str, name: str) -> str:
+    return (
+        f'<div style="line-height:1.25;font-size:11px;text-align:center">{first}<br>{second}'
+        f'<br><span style="font-size:9px;color:#555">{name}</span></div>'
+    )
