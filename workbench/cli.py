@@ -1,4 +1,4 @@
-"""Command line: ``workbench synth | train | eval | export | demo``.
+"""Command line: ``workbench synth | train | eval | export | zoo | demo``.
 
 Each sub-command parses its arguments here and calls one library function; heavy modules are
 imported only by the sub-command that needs them.
@@ -143,6 +143,23 @@ def _explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _zoo(args: argparse.Namespace) -> int:
+    from workbench.evaluate.zoo import zoo_report
+
+    table = zoo_report(
+        args.data,
+        args.out,
+        cards=args.weights or None,
+        device=args.device,
+        repeats=args.repeats,
+        workers=args.workers,
+        progress=not args.quiet,
+    )
+    print(table.to_string(index=False))
+    print(f"wrote {Path(args.out) / 'zoo.md'} and {Path(args.out) / 'zoo.csv'}")
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from workbench.demo import run_demo
 
@@ -206,6 +223,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--folder", default="weights")
     p.add_argument("--quiet", action="store_true")
     _COMMANDS["export"] = _export
+
+    p = sub.add_parser("zoo", help="one table of every shipped model on a dataset's test split")
+    p.add_argument("--data", required=True, help="dataset root (e.g. data/synth)")
+    p.add_argument("--out", required=True, help="folder for zoo.md and zoo.csv")
+    p.add_argument(
+        "--weights", nargs="*", default=None, help="card names/paths (default: every shipped one)"
+    )
+    p.add_argument("--device", default="auto", help="for the retrieval features")
+    p.add_argument("--repeats", type=int, default=5, help="timed forwards per latency")
+    p.add_argument("--workers", type=int, default=2)
+    p.add_argument("--quiet", action="store_true")
+    _COMMANDS["zoo"] = _zoo
 
     p = sub.add_parser(
         "explain", help="score a method's heat maps on a split against the person masks"

@@ -122,12 +122,17 @@ def test_get_layer_lists_valid_names(case: tuple[str, ReIDModel, torch.Tensor]) 
 def test_backward_reaches_every_trainable_parameter(
     case: tuple[str, ReIDModel, torch.Tensor],
 ) -> None:
-    # an unused parameter would also break DistributedDataParallel
+    # an unused parameter would also break DistributedDataParallel. The loss is the trainer's:
+    # ID + feature terms plus the model's own extra_losses (deep supervision, part classifiers),
+    # for models whose extra losses need no annotation fields beyond image and label.
     _, model, images = case
     model.train().zero_grad(set_to_none=True)
     out = model(images)
     labels = torch.arange(BATCH) % model.num_classes
     loss = F.cross_entropy(out["logits"], labels) + out["features"].pow(2).mean()
+    if not model.train_fields:
+        extra = model.extra_losses(out, {"image": images, "label": labels})
+        loss = loss + sum(extra.values(), torch.zeros(()))
     loss.backward()
     no_grad = [n for n, p in model.named_parameters() if p.requires_grad and p.grad is None]
     assert no_grad == []

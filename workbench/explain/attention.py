@@ -16,13 +16,17 @@ __all__ = ["AttentionMap"]
 
 @register_explainer("attention")
 class AttentionMap(Explainer):
-    """The layer's output as it is: (B, h, w) for one-channel maps, (B, k, h, w) otherwise."""
+    """The layer's one-channel output as it is, (B, h, w)."""
 
     layer_kinds = ("attention",)
     needs_target = False
 
+    @classmethod
+    def candidate_layers(cls, model):
+        """One-channel attention maps (RGA ``attention1..4``, SA ``sa1..``); the attended
+        features (``att4``, ``ia3``) and relation maps have explainers of their own."""
+        return [r for r in super().candidate_layers(model) if r.channels == 1]
+
     def compute(self, images, target):
-        maps = self.activations(images)
-        if maps.dim() == 4 and maps.shape[1] == 1:
-            maps = maps[:, 0]
-        return maps, None
+        maps = self.activations(images)  # (B, 1, h, w)
+        return maps[:, 0], None

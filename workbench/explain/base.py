@@ -267,7 +267,8 @@ class Explainer:
     def candidate_layers(cls, model: nn.Module) -> list[LayerInfo]:
         """The model's layers this method can explain, in forward order."""
         rows = getattr(model, "layer_info", None) or []
-        return [r for r in rows if cls.layer_kinds and r.kind in cls.layer_kinds]
+        kinds = cls.layer_kinds or ()
+        return [r for r in rows if r.kind in kinds and r.reduction is not None]  # spatial maps
 
     @classmethod
     def default_layer(cls, model: nn.Module) -> str | None:
@@ -289,7 +290,7 @@ class Explainer:
         if layer is None:
             return self.default_layer(model)
         row = get_layer_info(model, layer)  # unknown names fail listing the valid ones
-        if row.kind not in self.layer_kinds:
+        if row.name not in [r.name for r in self.candidate_layers(model)]:
             valid = ", ".join(r.name for r in self.candidate_layers(model))
             raise ExplainError(
                 f"{self.name} cannot use layer {layer!r} (a {row.kind}); it needs a spatial map "

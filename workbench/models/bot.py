@@ -131,11 +131,7 @@ class BoT(ReIDModel):
 
     def classify(self, embedding: Tensor) -> Tensor:
         """ID logits (B, num_classes) of eval embeddings (for the ``IdentityLogit`` target)."""
-        if self.head.normalize:
-            raise ValueError("classify: an L2-normalised embedding cannot be mapped back to logits")
-        if self.head.neck_feat == "before":
-            embedding = self.head.bn(embedding)
-        return self.head.classifier(embedding)
+        return self.head.classify(embedding)
 
     def feature_maps(self, images: Tensor) -> dict[str, Tensor]:
         maps: dict[str, Tensor] = {}

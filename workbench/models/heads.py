@@ -81,6 +81,14 @@ class BNNeck(nn.Module):
         out = self.bn(global_feat) if self.neck_feat == "after" else global_feat
         return F.normalize(out, dim=1) if self.normalize else out
 
+    def classify(self, embedding: Tensor) -> Tensor:
+        """ID logits (B, num_classes) of test-time embeddings (eval mode)."""
+        if self.normalize:
+            raise ValueError("classify: an L2-normalised embedding cannot be mapped back to logits")
+        if self.neck_feat == "before":
+            embedding = self.bn(embedding)
+        return self.classifier(embedding)
+
     def forward(self, global_feat: Tensor) -> Tensor | TrainOutput:
         if not self.training:
             return self.embed(global_feat)
