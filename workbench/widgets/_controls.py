@@ -19,7 +19,14 @@ from typing import Any
 
 import torch
 
-__all__ = ["ConfigControls", "DeviceControl", "ParamError", "device_options", "message_html"]
+__all__ = [
+    "ConfigControls",
+    "DeviceControl",
+    "ParamError",
+    "click_events",
+    "device_options",
+    "message_html",
+]
 
 
 class ParamError(ValueError):
@@ -166,3 +173,12 @@ def guarded(method: Callable[..., Any]) -> Callable[..., Any]:
             return None
 
     return wrapper
+
+
+def click_events() -> Any:
+    """``ipyevents.Event`` when ipyevents is installed (clicks on images), else None."""
+    try:
+        from ipyevents import Event
+    except ImportError:
+        return None
+    return Event

@@ -92,7 +92,7 @@ def average_aams(aams: Tensor, labels: np.ndarray) -> Tensor:
         paper_average = None
     if paper_average is not None:
         return paper_average(aams, labels)
-    labels_t = torch.as_tensor(labels)
+    labels_t = torch.as_tensor(np.array(labels))
     out = torch.zeros(aams.shape[1], 2, *aams.shape[2:])
     for j, value in enumerate((1, 0)):
         sel = (labels_t == value).float()  # (N, M)

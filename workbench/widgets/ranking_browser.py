@@ -28,16 +28,11 @@ from workbench.viz.heatmap import colour_bar, encode, overlay, shared_scale
 from workbench.viz.images import add_border
 from workbench.viz.ranklist import GREEN, GREY, RED
 from workbench.widgets._cache import LRUCache
-from workbench.widgets._controls import DeviceControl, guarded, message_html
+from workbench.widgets._controls import DeviceControl, click_events, guarded, message_html
 from workbench.widgets._data import ImageStore, RankingData, model_input_size
 from workbench.widgets.pair_explainer import PairExplainer, Row
 
 __all__ = ["RankingBrowser"]
-
-try:  # clicks on the images themselves; without it each tile has a button
-    from ipyevents import Event as _Event
-except ImportError:  # pragma: no cover - depends on the environment
-    _Event = None
 
 
 class RankingBrowser:
@@ -68,6 +63,8 @@ class RankingBrowser:
         tile_height: int = 160,
     ) -> None:
         import ipywidgets as W
+
+        _Event = click_events()
 
         if (split is None) == (result is None):
             raise ValueError("pass a split (features are computed) or a result, not both")
