@@ -13,6 +13,7 @@ import torch
 pytest.importorskip("ipywidgets")
 
 from tests.explain.explain_helpers import tiny_bot
+from tests.widgets.fakes import FakeInterpreter
 from workbench.data import load_split
 from workbench.explain import explain, explain_pair
 from workbench.widgets import (
@@ -109,21 +110,47 @@ def test_bad_input_is_a_message_not_an_exception(browser):
     assert browser.explainer.error is None
 
 
-def test_heat_maps_on_the_list_match_explain_pair(browser, model):
+def _reference_list_maps(model, browser, query):
+    store = ImageStore((128, 64))
+    d = browser.data
+    q = store.tensor([d.query.path[query]])
+    g = store.tensor([d.gallery.path[j] for j in browser.gallery_indices])
+    return explain_pair("gradcam", model, q, g, fast=False)  # autograd path, computed apart
+
+
+def test_heat_maps_on_the_list_match_explain_pair(browser, model, split):
+    assert browser.data.maps_layer == "layer4"  # kept from the extraction pass (fp16)
+    assert browser.data.gallery_maps.shape[0] == len(split.gallery)
     browser.index.value = 2
     browser.heat.value = True
     q_maps, g_maps = browser.list_maps
-    d = browser.data
-    store = ImageStore((128, 64))
-    q = store.tensor([d.query.path[2]])
-    g = store.tensor([d.gallery.path[j] for j in browser.gallery_indices])
-    ref = explain_pair("gradcam", model, q, g, fast=False)  # autograd path, computed apart
-    torch.testing.assert_close(torch.from_numpy(g_maps), ref.gallery.maps, rtol=1e-4, atol=1e-5)
-    torch.testing.assert_close(torch.from_numpy(q_maps), ref.query.maps, rtol=1e-4, atol=1e-5)
+    ref = _reference_list_maps(model, browser, 2)
+    for got, want in ((g_maps, ref.gallery.maps), (q_maps, ref.query.maps)):
+        tol = 2e-3 * float(want.abs().max())  # fp16 feature maps
+        torch.testing.assert_close(torch.from_numpy(got), want, rtol=0, atol=tol)
     assert browser.colour_bar.layout.display is None  # one bar for the whole list
     plain = browser.tile_png[1]
     browser.heat.value = False
     assert browser.tile_png[1] != plain and browser.list_maps is None
+
+
+def test_heat_maps_without_kept_maps_are_exact(model, split):
+    from workbench.evaluate import evaluate_model
+
+    result = evaluate_model(model, split, 128, 64, device="cpu", progress=False)
+    browser = RankingBrowser(model, result=result, topk=4, device="cpu")
+    assert browser.data.gallery_maps is None
+    np.testing.assert_array_equal(browser.data.distmat, result.distmat)
+    browser.index.value = 3
+    browser.heat.value = True
+    ref = _reference_list_maps(model, browser, 3)
+    torch.testing.assert_close(
+        torch.from_numpy(browser.list_maps[1]), ref.gallery.maps, rtol=1e-4, atol=1e-5
+    )
+    assert len(browser.features) == 5  # the query and its 4 matches, cached per image
+    browser.index.value = 0
+    browser.index.value = 3  # back: the list's maps come from the cache
+    assert browser.list_cache.hits >= 1
 
 
 def test_click_opens_the_pair_and_revisits_from_the_cache(browser, model):
@@ -165,21 +192,6 @@ def test_pair_explainer_alone_takes_paths(model, split):
     assert ex.png[:4] == b"\x89PNG" and ex.error is None
     ex.scale_mode.value = "signed"
     assert "(signed)" in ex.status.value
-
-
-class FakeInterpreter(torch.nn.Module):
-    """The interpreter interface with hand-made AAMs: attribute k's map is image channel k % 3."""
-
-    attribute_names = ("backpack", "hat")
-
-    def __init__(self):
-        super().__init__()
-        self.w = torch.nn.Parameter(torch.zeros(1))
-        self.config = type("C", (), {"input_size": (32, 16)})()
-
-    def interpret(self, images):
-        aams = torch.stack([images[:, 0], images[:, 1]], 1)[:, :, ::4, ::4].sigmoid()
-        return type("Out", (), {"aams": aams})()
 
 
 def test_attribute_explorer_averages_and_messages(split):

@@ -25,6 +25,7 @@ pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOK = "03_explaining_a_match.ipynb"
+GALLERY = "apps_gallery.ipynb"  # one of each app, for their screenshots
 CHROMIUM = os.environ.get("WORKBENCH_CHROMIUM", "/usr/bin/chromium")
 SHOTS = REPO / "outputs" / "browser"
 RUN_TIMEOUT_MS = 420_000  # the notebook runs in < 2 min on a 2-core CPU; margin for a busy CI
@@ -59,6 +60,9 @@ def lab(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("lab")
     (root / "notebooks").mkdir()
     shutil.copy(REPO / "notebooks" / NOTEBOOK, root / "notebooks" / NOTEBOOK)
+    (root / "tests" / "widgets").mkdir(parents=True)
+    for name in (GALLERY, "fakes.py"):
+        shutil.copy(REPO / "tests" / "widgets" / name, root / "tests" / "widgets" / name)
     (REPO / "data").mkdir(exist_ok=True)
     (root / "data").symlink_to(REPO / "data")  # "../data/synth" as in the repository
     port, token = _free_port(), "workbench-browser-test"
@@ -100,6 +104,20 @@ def _pair_src(page) -> str:
     return page.locator("img.wb-pair-image").first.get_attribute("src") or ""
 
 
+def _open_and_run(page, url: str, token: str, path: str, done: str) -> None:
+    """Open a notebook, wait for its kernel, run every cell, wait for the closing ``done`` text."""
+    page.goto(f"{url}/lab/tree/{path}?token={token}")
+    page.wait_for_function(
+        "() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
+        " const k = w && w.sessionContext && w.sessionContext.session"
+        " && w.sessionContext.session.kernel; return k && k.status === 'idle'; }",
+        timeout=120_000,
+    )
+    page.add_style_tag(content=".Toastify { display: none !important; }")  # news prompt
+    page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
+    page.wait_for_selector(f"text={done}", timeout=RUN_TIMEOUT_MS)
+
+
 def test_click_a_gallery_image_explains_the_pair(lab) -> None:
     from playwright.sync_api import sync_playwright
 
@@ -110,16 +128,7 @@ def test_click_a_gallery_image_explains_the_pair(lab) -> None:
         page = browser.new_page(viewport={"width": 1500, "height": 2400})
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
-        page.goto(f"{url}/lab/tree/notebooks/{NOTEBOOK}?token={token}")
-        page.wait_for_function(
-            "() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
-            " const k = w && w.sessionContext && w.sessionContext.session"
-            " && w.sessionContext.session.kernel; return k && k.status === 'idle'; }",
-            timeout=120_000,
-        )
-        page.add_style_tag(content=".Toastify { display: none !important; }")  # news prompt
-        page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-        page.wait_for_selector("text=all checks passed", timeout=RUN_TIMEOUT_MS)
+        _open_and_run(page, url, token, f"notebooks/{NOTEBOOK}", "all checks passed")
         app = page.locator(".wb-ranking-browser").first
         app.wait_for(timeout=60_000)
         page.wait_for_function(
@@ -157,4 +166,56 @@ def test_click_a_gallery_image_explains_the_pair(lab) -> None:
     assert after and after != before
     assert title_after != title_before  # the caption names the newly chosen gallery image
     assert "Traceback" not in title_after
+    assert not errors, errors
+
+
+def test_each_app_renders_in_the_browser(lab) -> None:
+    """The gallery notebook's apps render; a click on the receptive-field image moves the point."""
+    from playwright.sync_api import sync_playwright
+
+    url, token = lab
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        page = browser.new_page(viewport={"width": 1500, "height": 2400})
+        errors: list[str] = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        _open_and_run(page, url, token, f"tests/widgets/{GALLERY}", "gallery checks passed")
+        shots = {
+            ".wb-pair-explainer": "10_pair_explainer.png",
+            ".wb-receptive-field": "11_receptive_field.png",
+            ".wb-attribute-explorer": "12_attribute_explorer.png",
+        }
+        for selector, name in shots.items():
+            app = page.locator(selector).first
+            app.wait_for(timeout=60_000)
+            app.scroll_into_view_if_needed()
+            app.screenshot(path=str(SHOTS / name))
+        page.locator(".wb-attribute-explorer").nth(1).screenshot(
+            path=str(SHOTS / "13_no_interpreter.png")
+        )
+        assert (
+            "not an attribute interpreter"
+            in page.locator(".wb-attribute-explorer").nth(1).inner_text()
+        )
+        try:
+            import ipyevents  # noqa: F401
+        except ImportError:
+            clicks = False
+        else:
+            clicks = True
+        if clicks:  # a click on the image picks the point (ipyevents)
+            image = page.locator("img.wb-receptive-image").first
+            before = image.get_attribute("src")
+            box = image.bounding_box()
+            image.click(position={"x": box["width"] * 0.2, "y": box["height"] * 0.8})
+            page.wait_for_function(
+                "(old) => document.querySelector('img.wb-receptive-image').src !== old",
+                arg=before,
+                timeout=30_000,
+            )
+            page.locator(".wb-receptive-field").first.screenshot(
+                path=str(SHOTS / "14_receptive_click.png")
+            )
+        browser.close()
     assert not errors, errors

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from workbench.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from workbench.models.base import get_layer, get_layer_info
 from workbench.viz.images import read_rgb
 from workbench.viz.ranklist import ranked_gallery
 from workbench.widgets._cache import LRUCache
@@ -59,6 +60,10 @@ class RankingData:
     gallery: pd.DataFrame
     distmat: np.ndarray  # (num_query, num_gallery)
     ap: np.ndarray  # (num_query,) average precision, NaN for queries without a true match
+    #: pooled-layer feature maps kept from the extraction pass, fp16 on the CPU, or None
+    query_maps: Tensor | None = None  # (num_query, C, h, w)
+    gallery_maps: Tensor | None = None  # (num_gallery, C, h, w)
+    maps_layer: str | None = None
 
     @classmethod
     def from_result(cls, result: Any) -> RankingData:
@@ -81,8 +86,15 @@ class RankingData:
         device: torch.device | str = "cpu",
         progress: Callable[[int, int], None] | None = None,
         batch_size: int = 64,
+        keep_layer: str | None = None,
+        keep_bytes: int = 256 << 20,
     ) -> RankingData:
-        """Embed the split's query and gallery (one progress bar over both), rank, score."""
+        """Embed the split's query and gallery (one progress bar over both), rank, score.
+
+        With ``keep_layer`` (a ``layer_info`` name) that layer's maps are kept from the same
+        forward passes, in fp16, when all of them fit in ``keep_bytes``; the rank-list heat maps
+        then need no network at all (:func:`~workbench.explain.gradcam.pair_gradcam`).
+        """
         from workbench.evaluate.distance import compute_distance
         from workbench.evaluate.features import extract_features
         from workbench.evaluate.protocol import make_loader
@@ -93,20 +105,36 @@ class RankingData:
         }
         total = sum(len(v) for v in loaders.values())
         offset = {"query": 0, "gallery": len(loaders["query"])}
-        feats = {}
+        keep = keep_layer is not None and _maps_bytes(model, keep_layer, size, split) <= keep_bytes
+        feats, kept = {}, {}
         for part, loader in loaders.items():
             if progress is not None:
                 loader = ProgressLoader(
                     loader, lambda i, _n, o=offset[part]: progress(o + i, total)
                 )
-            feats[part] = extract_features(model, loader, device=device, progress=False)
+            store: list[Tensor] = []
+            handle = (
+                get_layer(model, keep_layer).register_forward_hook(
+                    lambda _m, _i, out, store=store: store.append(out.to("cpu", torch.float16))
+                )
+                if keep
+                else None
+            )
+            try:
+                feats[part] = extract_features(model, loader, device=device, progress=False)
+            finally:
+                if handle is not None:
+                    handle.remove()
+            kept[part] = torch.cat(store) if store else None
         distmat = compute_distance(feats["query"].feats, feats["gallery"].feats, metric="cosine")
         distmat = distmat.cpu().numpy()
         q, g = split.query.reset_index(drop=True), split.gallery.reset_index(drop=True)
         metrics = evaluate_ranking(
             distmat, q.pid.to_numpy(), g.pid.to_numpy(), q.camid.to_numpy(), g.camid.to_numpy()
         )
-        return cls(q, g, distmat, np.asarray(metrics["ap"], float))
+        ap = np.asarray(metrics["ap"], float)
+        layer = keep_layer if keep else None
+        return cls(q, g, distmat, ap, kept.get("query"), kept.get("gallery"), layer)
 
     def __post_init__(self) -> None:
         nq, ng = len(self.query), len(self.gallery)
@@ -131,6 +159,15 @@ class RankingData:
     def queries_of(self, pid: int) -> np.ndarray:
         """Query indices of identity ``pid`` (empty when the split has none)."""
         return np.flatnonzero(self._q[0] == int(pid))
+
+
+def _maps_bytes(model: nn.Module, layer: str, size: tuple[int, int], split: Any) -> int:
+    """fp16 bytes of ``layer``'s maps for every query and gallery image of ``split``."""
+    row = get_layer_info(model, layer)
+    if row.reduction is None:
+        return 1 << 62  # a vector: nothing to keep for maps
+    h, w = -(-size[0] // row.reduction), -(-size[1] // row.reduction)
+    return 2 * row.channels * h * w * (len(split.query) + len(split.gallery))
 
 
 class ImageStore:

@@ -46,6 +46,9 @@ class RankingBrowser:
         device: ``"auto"``, ``"cpu"`` or ``"cuda"`` (the device dropdown changes it later).
         cache_bytes: bound of each of the app's caches (feature maps and list heat maps here,
             explanations and images in the explainer); see :class:`LRUCache`.
+        map_bytes: when the features are extracted here, the pooled layer's maps of the whole
+            split are kept (fp16) if they fit in this many bytes, so the list heat maps need no
+            forward pass; otherwise (and with ``result``) they are computed per list and cached.
 
     State for code and tests: ``query_index``, ``gallery_indices``, ``tile_png`` (bytes shown
     per tile, query first), ``list_maps``, ``error``; drive it with ``.value`` / ``.click()``.
@@ -60,7 +63,8 @@ class RankingBrowser:
         topk: int = 10,
         device: str = "auto",
         cache_bytes: int = 64 << 20,
-        tile_height: int = 160,
+        map_bytes: int = 256 << 20,
+        tile_height: int = 150,
     ) -> None:
         import ipywidgets as W
 
@@ -79,6 +83,7 @@ class RankingBrowser:
         self.progress = W.IntProgress(value=0, min=0, max=1, description="features")
         self.progress.layout.display = "none"
         self.error: Exception | None = None
+        self.map_bytes = map_bytes
         if result is not None:
             self.data = RankingData.from_result(result)
         else:
@@ -93,7 +98,9 @@ class RankingBrowser:
         self.selected_rank: int | None = None
         self.list_maps: tuple[np.ndarray, np.ndarray] | None = None  # (k, h, w) query, gallery
         self.tile_png: list[bytes] = []
-        self._tile_width = f"{round(tile_height * self.size[1] / self.size[0])}px"
+        tile_w = round(tile_height * self.size[1] / self.size[0])
+        self._tile_width = f"{tile_w}px"
+        self._card_width = f"{max(tile_w + 16, 96)}px"  # room for the caption under the image
 
         nq = len(self.data.query)
         style = {"description_width": "initial"}
@@ -126,7 +133,10 @@ class RankingBrowser:
                 event = _Event(source=image, watched_events=["click"])
                 event.on_dom_event(lambda _e, r=rank: self.open_pair(r))
                 self._events.append(event)
-            tile = W.VBox([image, caption, button], layout=W.Layout(align_items="center"))
+            tile = W.VBox(
+                [image, caption, button],
+                layout=W.Layout(align_items="center", width=self._card_width, margin="0 2px"),
+            )
             tile.add_class("wb-gallery-tile")
             self.tiles.append(tile)
             self.tile_images.append(image)
@@ -143,7 +153,8 @@ class RankingBrowser:
             w.observe(self._method_changed, names="value")
 
         query_tile = W.VBox(
-            [self.query_image, self.query_caption], layout=W.Layout(align_items="center")
+            [self.query_image, self.query_caption],
+            layout=W.Layout(align_items="center", width=self._card_width, margin="0 2px"),
         )
         query_tile.add_class("wb-query-tile")
         summary = (
@@ -189,8 +200,15 @@ class RankingBrowser:
             self.progress.value = done
             self.progress.description = f"features {done}/{total}"
 
+        pooled = getattr(self.model, "pooled_head", lambda: None)()
         data = RankingData.compute(
-            self.model, split, self.size, self.device_control.device, progress=update
+            self.model,
+            split,
+            self.size,
+            self.device_control.device,
+            progress=update,
+            keep_layer=pooled[0] if pooled is not None else None,
+            keep_bytes=self.map_bytes,
         )
         self.progress.layout.display = "none"
         return data
@@ -332,6 +350,15 @@ class RankingBrowser:
         self.list_cache.put(key, out)
         return out
 
+    def _kept_maps(self, layer: str, device: torch.device) -> torch.Tensor | None:
+        """(1 + k, C, h, w) maps of the shown query and list, from the extraction pass."""
+        d = self.data
+        if d.maps_layer != layer or d.query_maps is None or d.gallery_maps is None:
+            return None
+        q = d.query_maps[self.query_index : self.query_index + 1]
+        g = d.gallery_maps[torch.as_tensor(self.gallery_indices, dtype=torch.long)]
+        return torch.cat([q, g]).to(device, torch.float32)
+
     def _feature_maps(self, paths: list[str], layer: str, device: torch.device) -> torch.Tensor:
         """(N, C, h, w) maps of ``layer`` on ``device``, computed only for the uncached paths."""
         keys = [(p, layer, str(device)) for p in paths]
@@ -366,6 +393,6 @@ class RankingBrowser:
 
 def _caption(first: str, second: str, name: str) -> str:
     return (
-        f'<div style="line-height:1.25;font-size:11px;text-align:center">{first}<br>{second}'
-        f'<br><span style="font-size:9px;color:#555">{name}</span></div>'
+        f'<div style="line-height:1.2;font-size:11px;text-align:center">{first}<br>{second}'
+        f'<br><span style="font-size:8px;color:#555;word-break:break-all">{name}</span></div>'
     )
