@@ -124,6 +124,7 @@ def test_heat_maps_on_the_list_match_explain_pair(browser, model, split):
     browser.index.value = 2
     browser.heat.value = True
     q_maps, g_maps = browser.list_maps
+    assert len(browser.features) == 0  # no forward pass: the kept maps were used
     ref = _reference_list_maps(model, browser, 2)
     for got, want in ((g_maps, ref.gallery.maps), (q_maps, ref.query.maps)):
         tol = 2e-3 * float(want.abs().max())  # fp16 feature maps

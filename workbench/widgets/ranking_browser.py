@@ -149,6 +149,7 @@ class RankingBrowser:
         self.prev.on_click(lambda _b: self._step(-1))
         self.next.on_click(lambda _b: self._step(+1))
         self.heat.observe(lambda _c: self.show_query(self.query_index), names="value")
+        self.device_control.on_change(lambda _d: self.show_query(self.query_index))
         for w in (self.explainer.method, self.explainer.layer, self.explainer.scale_mode):
             w.observe(self._method_changed, names="value")
 
@@ -336,7 +337,9 @@ class RankingBrowser:
             and layer == pooled[0]
             and params.get("fast", True)
         ):
-            maps = self._feature_maps([q.path] + [g.path for g in gallery], layer, device)
+            maps = self._kept_maps(layer, device)
+            if maps is None:  # not kept (a given result, or too large): per list, cached
+                maps = self._feature_maps([q.path] + [g.path for g in gallery], layer, device)
             with torch.no_grad():
                 q_maps, g_maps, _ = pair_gradcam(pooled[1], maps[:1], maps[1:])
         else:
