@@ -248,3 +248,53 @@ def test_receptive_field_explorer_on_ianet(split):
     assert app.png != png
     plain = ReceptiveFieldExplorer(tiny_bot(), split.query.head(2), device="cpu")
     assert "no SIA relation maps" in plain.status.value
+
+
+def test_attribute_bars_view_plugs_into_the_pair_explainer(model, split, monkeypatch):
+    """The interpreter's pair view, against a stand-in for its explain_pair (same fields)."""
+    import types
+
+    from workbench.widgets import AttributeBars
+
+    calls = []
+
+    def fake_explain_pair(interpreter, x, y, k=3, attributes_x=None, attributes_y=None):
+        calls.append((x.shape, attributes_x, attributes_y))
+        aams = interpreter.interpret(torch.stack([x, y])).aams
+        table = pd.DataFrame(
+            {"attribute": ["hat", "backpack"], "contribution": [0.7, 0.3],
+             "value_x": [1, 0], "value_y": [0, 0], "exclusive": [True, False]}
+        )  # fmt: skip
+        return types.SimpleNamespace(
+            distance=2.0, distilled=1.9, table=table, top=["hat", "backpack"][:k],
+            aams_x=aams[0, :k], aams_y=aams[1, :k],
+        )  # fmt: skip
+
+    fake = types.ModuleType("workbench.explain.attributes")
+    fake.explain_pair = fake_explain_pair
+    monkeypatch.setitem(sys.modules, "workbench.explain.attributes", fake)
+    interpreter = FakeInterpreter((128, 64))
+    assert AttributeBars.supports(interpreter) and not AttributeBars.supports(model)
+    pids = sorted(split.query.pid.unique())
+    attrs = pd.DataFrame({"backpack": [1] * len(pids), "hat": [0] * len(pids)}, index=pids)
+    bars = AttributeBars(interpreter, k=2, attributes=attrs)
+    ex = PairExplainer(model, device="cpu", views=[bars])
+    q, g = split.query.iloc[0], split.gallery.iloc[0]
+    ex.set_pair(q, g)  # the view is updated with the pair
+    assert bars.error is None, bars.error
+    assert calls and calls[0][0] == (3, 128, 64) and list(calls[0][1]) == [1, 0]
+    assert bars.bars.value[:4] == b"\x89PNG" and bars.maps.value[:4] == b"\x89PNG"
+    assert "hat, backpack" in bars.status.value
+    monkeypatch.delitem(sys.modules, "workbench.explain.attributes")
+    monkeypatch.setattr("builtins.__import__", _no_attributes_module(__import__))
+    ex.set_pair(g, q)
+    assert "attributes" in bars.status.value  # the missing module is a message
+
+
+def _no_attributes_module(real_import):
+    def fake_import(name, *args, **kwargs):
+        if name == "workbench.explain.attributes":
+            raise ImportError("No module named 'workbench.explain.attributes'")
+        return real_import(name, *args, **kwargs)
+
+    return fake_import

@@ -31,3 +31,14 @@ def test_least_recently_used_entries_go_first_past_the_byte_bound():
     assert cache.get_or_compute("e", lambda: calls.append(1) or b"y") == b"y"
     assert cache.get_or_compute("e", lambda: calls.append(1) or b"z") == b"y" and calls == [1]
     assert cache.hits == 2 and "1 hits" not in repr(cache)
+
+
+def test_few_threads_restores_the_setting():
+    from workbench.widgets._controls import few_threads, interactive
+
+    before = torch.get_num_threads()
+    with few_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with interactive(torch.device("meta")):  # not a CPU: left alone
+        assert torch.get_num_threads() == before

@@ -112,6 +112,7 @@ class AttributeBars:
         self.maps = W.Image(format="png")
         self.status = W.HTML()
         self.result: Any = None
+        self.error: Exception | None = None
         self.widget = W.VBox(
             [W.HTML("<b>Attribute contributions</b>"), W.HBox([self.bars, self.maps]), self.status]
         )
@@ -127,6 +128,7 @@ class AttributeBars:
 
     @guarded
     def update(self, query: Any, gallery: Any, images: ImageStore) -> None:
+        self.error = None
         from workbench.explain.attributes import explain_pair  # the AAM interpreter's API
 
         batch = images.tensor([query.path, gallery.path]).to(_device(self.model))

@@ -28,7 +28,13 @@ from workbench.viz.heatmap import colour_bar, encode, overlay, shared_scale
 from workbench.viz.images import add_border
 from workbench.viz.ranklist import GREEN, GREY, RED
 from workbench.widgets._cache import LRUCache
-from workbench.widgets._controls import DeviceControl, click_events, guarded, message_html
+from workbench.widgets._controls import (
+    DeviceControl,
+    click_events,
+    guarded,
+    interactive,
+    message_html,
+)
 from workbench.widgets._data import ImageStore, RankingData, model_input_size
 from workbench.widgets.pair_explainer import PairExplainer, Row
 
@@ -337,14 +343,16 @@ class RankingBrowser:
             and layer == pooled[0]
             and params.get("fast", True)
         ):
-            maps = self._kept_maps(layer, device)
-            if maps is None:  # not kept (a given result, or too large): per list, cached
-                maps = self._feature_maps([q.path] + [g.path for g in gallery], layer, device)
-            with torch.no_grad():
+            with interactive(device):  # small tensors: threads only add waiting (few_threads)
+                maps = self._kept_maps(layer, device)
+                if maps is None:  # not kept (a given result, or too large): per list, cached
+                    maps = self._feature_maps([q.path] + [g.path for g in gallery], layer, device)
+            with torch.no_grad(), interactive(device):
                 q_maps, g_maps, _ = pair_gradcam(pooled[1], maps[:1], maps[1:])
         else:
             batch = self.images.tensor([q.path] + [g.path for g in gallery]).to(device)
-            pair = explain_pair(method, self.model, batch[:1], batch[1:], layer=layer, **params)
+            with interactive(device):
+                pair = explain_pair(method, self.model, batch[:1], batch[1:], layer=layer, **params)
             q_maps, g_maps = pair.query.maps, pair.gallery.maps
             if q_maps.dim() == 4:  # k maps per image: the one the explainer shows
                 i = min(int(ex.map_index.value or 0), q_maps.shape[1] - 1)

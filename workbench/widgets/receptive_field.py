@@ -24,7 +24,13 @@ from workbench.explain import get_explainer, list_explainers
 from workbench.explain.receptive_field import point_index
 from workbench.viz.heatmap import colour_bar, encode, hstack, overlay, shared_scale
 from workbench.widgets._cache import LRUCache
-from workbench.widgets._controls import DeviceControl, click_events, guarded, message_html
+from workbench.widgets._controls import (
+    DeviceControl,
+    click_events,
+    guarded,
+    interactive,
+    message_html,
+)
 from workbench.widgets._data import ImageStore, model_input_size
 
 __all__ = ["ReceptiveFieldExplorer"]
@@ -125,7 +131,8 @@ class ReceptiveFieldExplorer:
         if maps is None:
             batch = self.store.tensor([path]).to(self.device_control.device)
             explainer = get_explainer(method)(self.model, layer)
-            maps = explainer.activations(batch)[0].float().cpu()  # (M, h, w) or (1, h, w)
+            with interactive(self.device_control.device):
+                maps = explainer.activations(batch)[0].float().cpu()  # (M, h, w) or (1, h, w)
             self.cache.put(key, maps)
         return maps
 
