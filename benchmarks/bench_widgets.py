@@ -44,6 +44,7 @@ def main() -> None:
     from workbench.models import BoTConfig, build_model
     from workbench.pretrained import list_pretrained, load_pretrained
     from workbench.widgets import RankingBrowser
+    from workbench.widgets._cache import nbytes
 
     if args.weights in [c["name"] for c in list_pretrained()]:
         model, which = load_pretrained(args.weights), f"shipped {args.weights}"
@@ -123,6 +124,13 @@ def main() -> None:
     for name, cache in (("explainer", ex.cache), ("list heat maps", browser.list_cache),
                         ("feature maps", browser.features), ("images", browser.images.cache)):  # fmt: skip
         print(f"cache {name:<15} {cache}")
+    d = browser.data
+    if d.gallery_maps is not None:
+        kept = (nbytes(d.query_maps) + nbytes(d.gallery_maps)) / 2**20
+        print(
+            f"kept {d.maps_layer} maps of the split (fp16, {tuple(d.gallery_maps.shape[1:])} each): "
+            f"{kept:.1f} MiB of the {browser.map_bytes / 2**20:.0f} MiB budget (map_bytes)"
+        )
     print(
         "caches are LRU bounded by bytes (tensor/array/bytes sizes summed; least recently used "
         "dropped first past the bound)"

@@ -214,6 +214,7 @@ def test_attribute_explorer_averages_and_messages(split):
     except ImportError:
         torch.testing.assert_close(app.averages[0, 0], want_pos)
     assert app.averages.shape == (2, 2, 8, 4)
+    assert app.attribute.value == "backpack" and app.png[:4] == b"\x89PNG"  # shown at once
     app.attribute.value = "hat"
     assert "without (0)" in app.status.value and app.png[:4] == b"\x89PNG"
     bot = AttributeExplorer(tiny_bot(), split, attributes=attrs, device="cpu")

@@ -90,6 +90,6 @@ class LRUCache:
 
     def __repr__(self) -> str:
         return (
-            f"LRUCache({len(self)} entries, {self.bytes / 1e6:.1f} of {self.max_bytes / 1e6:.0f} MB, "
+            f"LRUCache({len(self)} entries, {self.bytes / 2**20:.1f} of {self.max_bytes / 2**20:.0f} MiB, "
             f"{self.hits} hits, {self.misses} misses, {self.evictions} evictions)"
         )

@@ -246,6 +246,8 @@ class AttributeExplorer:
         self.counts = {n: (int((labels[:, i] == 1).sum()), int((labels[:, i] == 0).sum()))
                        for i, n in enumerate(names)}  # fmt: skip
         self.attribute.options = names
+        self.attribute.value = names[0]
+        self.progress.layout.display = "none"
         self.localisation = self._localisation(aams_t, table, names)
 
     def _localisation(self, aams: Tensor, table: pd.DataFrame, names: list[str]):

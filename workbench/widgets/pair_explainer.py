@@ -241,8 +241,8 @@ class PairExplainer:
         )
         self.status.value = message_html(
             f"scale {self._scale.vmin:.3g} … {self._scale.vmax:.3g} ({self._scale.mode}); "
-            f"cache: {len(self.cache)} entries, {self.cache.bytes / 1e6:.1f} of "
-            f"{self.cache.max_bytes / 1e6:.0f} MB",
+            f"cache: {len(self.cache)} entries, {self.cache.bytes / 2**20:.1f} of "
+            f"{self.cache.max_bytes / 2**20:.0f} MiB",
             "info",
         )
 

@@ -155,7 +155,7 @@ class ReceptiveFieldExplorer:
             h, w = rows.shape[1:]
             p = point_index((self.y.value, self.x.value), h, w)
             self.relation = rows[p].numpy()
-            scale = shared_scale(self.relation)
+            scale = shared_scale(self.relation, percentile=100)  # a row peaks: keep its top
             tiles += [_mark(self._big(rgb), self.y.value, self.x.value)]
             tiles += [
                 _mark(self._big(overlay(rgb, self.relation, scale)), self.y.value, self.x.value)
