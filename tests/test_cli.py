@@ -72,6 +72,121 @@ def test_eval_writes_the_metrics_it_prints(tiny_synth, tmp_path, capsys):
     assert 0 <= metrics["mINP"] <= metrics["mAP"] <= 100
 
 
-def test_eval_of_unknown_weights_names_the_available_ones(tiny_synth):
-    with pytest.raises(KeyError, match="no pretrained weights named 'nope'"):
-        main(["eval", "--weights", "nope", "--data", str(tiny_synth)])
+def test_eval_of_unknown_weights_names_the_available_ones(tiny_synth, capsys):
+    assert main(["eval", "--weights", "nope", "--data", str(tiny_synth)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("workbench eval: error: no pretrained weights named 'nope'; available:")
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1
+    with pytest.raises(KeyError, match="no pretrained weights named 'nope'"):  # --debug: stack
+        main(["eval", "--weights", "nope", "--data", str(tiny_synth), "--debug"])
+
+
+# --- one error boundary: a message and a non-zero exit, never a traceback ----------------------
+def _run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "workbench.cli", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_user_errors_are_one_line_without_traceback(tiny_synth, tmp_path):
+    garbage = tmp_path / "garbage.safetensors"
+    garbage.write_bytes(b"not weights")
+    cases = [
+        (["train", "--out", str(tmp_path / "missing"), "--resume"], "no such run folder"),
+        (["train", "--out", str(tmp_path / "r"), "--data", str(tiny_synth), "--epochs", "0"],
+         "optim.epochs=0: need a value >= 1"),
+        # without a card beside it, a .safetensors file is read as an imported checkpoint
+        (["eval", "--weights", str(garbage), "--data", str(tiny_synth)], "not a readable safetensors file"),
+    ]  # fmt: skip
+    for args, message in cases:
+        proc = _run_cli(*args)
+        assert proc.returncode == 1, (args, proc.stderr)
+        assert "Traceback" not in proc.stderr and message in proc.stderr, (args, proc.stderr)
+    proc = _run_cli("--debug", *cases[0][0])
+    assert proc.returncode == 1 and "Traceback" in proc.stderr  # --debug shows the stack
+
+
+def test_output_paths_and_json_options_are_checked_while_parsing(tiny_synth, tmp_path, capsys):
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    bad = [
+        ["eval", "--weights", "x", "--data", str(tiny_synth), "--json", str(afile / "m.json")],
+        ["eval", "--weights", "x", "--data", str(tiny_synth), "--json", str(tmp_path)],
+        ["train", "--out", str(tmp_path / "r"), "--model-config", "{width: 32}"],
+        ["train", "--out", str(tmp_path / "r"), "--model-config", "[1, 2]"],
+        ["synth", "--out", str(afile)],
+        ["export", "--run", "r", "--name", "n", "--folder", str(afile)],
+    ]
+    for args in bad:
+        with pytest.raises(SystemExit) as info:
+            main(args)
+        assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument --json: {afile} is a file, so {afile / 'm.json'} cannot be created" in err
+    assert "argument --model-config: not valid JSON" in err and "is a JSON list" in err
+
+
+def test_os_errors_name_the_path_and_the_fix(capsys):
+    import errno
+
+    from workbench.cli_support import run_guarded
+
+    def full_disk():
+        raise OSError(errno.ENOSPC, "No space left on device", "/data/x/0001.jpg")
+
+    assert run_guarded("synth", full_disk) == 1
+    err = capsys.readouterr().err
+    assert (
+        err
+        == "workbench synth: error: /data/x/0001.jpg: the disk is full: free some space or write somewhere else\n"
+    )
+
+    def no_cuda():
+        from workbench.device import resolve_device
+
+        resolve_device("cuda:7" if not torch.cuda.is_available() else "cuda:999x")
+
+    assert run_guarded("train", no_cuda) == 1
+    assert "internal error" not in capsys.readouterr().err
+
+    def ctrl_c():
+        raise KeyboardInterrupt
+
+    assert run_guarded("synth", ctrl_c) == 130
+    assert capsys.readouterr().err.strip() == "workbench synth: interrupted"
+
+    def bug():
+        return 1 / 0
+
+    assert run_guarded("eval", bug) == 1
+    assert "internal error (ZeroDivisionError" in capsys.readouterr().err
+    with pytest.raises(ZeroDivisionError):
+        run_guarded("eval", bug, debug=True)
+
+
+def test_version_list_and_help_on_every_option(capsys):
+    import argparse
+
+    from workbench import __version__
+    from workbench.cli import build_parser
+
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.strip() == f"workbench {__version__}"
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert "models (workbench train --model NAME):" in out and "  bot\n" in out
+    assert "bot_r18w16_synth" in out
+    parser = build_parser()
+    subs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    missing = [
+        f"{name} {'/'.join(a.option_strings)}"
+        for name, p in subs.choices.items()
+        for a in p._actions
+        if a.option_strings and a.help in (None, "") and not isinstance(a, argparse._HelpAction)
+    ]
+    assert missing == []
+    assert set(subs.choices) >= {"synth", "train", "eval", "export", "demo", "list"}

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from workbench.demo import DEFAULT_BASELINE, run_demo
@@ -12,7 +14,10 @@ def test_demo_writes_contact_sheet_and_ranklist(tiny_synth, tmp_path, capsys):
     if DEFAULT_BASELINE not in [c["name"] for c in list_pretrained()]:
         pytest.fail(f"the shipped baseline {DEFAULT_BASELINE} is missing from weights/")
     mat_before = (tiny_synth / "market_attribute.mat").stat().st_mtime_ns
-    report = run_demo(data=tiny_synth, out=tmp_path, ids=12, seed=1, height=128, width=64)
+    report = run_demo(
+        data=tiny_synth, out=tmp_path, ids=12, seed=1, height=128, width=64,
+        figures=("ranklist_heatmaps",),
+    )  # fmt: skip
     assert (tiny_synth / "market_attribute.mat").stat().st_mtime_ns == mat_before  # reused
     for key in ("contact_sheet", "ranklist"):
         path = tmp_path / report[key].rsplit("/", 1)[-1]
@@ -20,3 +25,6 @@ def test_demo_writes_contact_sheet_and_ranklist(tiny_synth, tmp_path, capsys):
     assert 0 <= report["metrics"]["mAP"] <= 100
     printed = capsys.readouterr().out
     assert "Rank-1" in printed and "cross-camera rank-1" in printed
+    assert "[5/5] paper figures" in printed
+    for paths in report["figures"].values():  # the figures whose weights are shipped
+        assert all(Path(p).stat().st_size > 10_000 for p in paths)

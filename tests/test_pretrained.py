@@ -81,3 +81,30 @@ def test_saving_twice_gives_identical_bytes(tmp_path):
     a = save_pretrained(model, tmp_path / "a", "m", "bot", model.config.to_dict())
     b = save_pretrained(model, tmp_path / "b", "m", "bot", model.config.to_dict())
     assert a["sha256"] == b["sha256"]
+
+
+def test_a_json_file_that_is_not_a_card_is_skipped_with_a_warning(saved, monkeypatch):
+    _, _, folder = saved
+    (folder / "notes.json").write_text('{"todo": "retrain"}')
+    (folder / "broken.json").write_text("{not json")
+    monkeypatch.setenv("WORKBENCH_WEIGHTS", str(folder))
+    with pytest.warns(
+        UserWarning, match=r"not a model card: .*notes\.json: model card lacks the key"
+    ):
+        names = [c["name"] for c in list_pretrained()]
+    assert "tiny" in names  # before: one stray JSON broke list_pretrained and every lookup
+    assert find_card("tiny")["name"] == "tiny"
+    with pytest.warns(UserWarning), pytest.raises(KeyError, match=r"available: .*'tiny'"):
+        find_card("nope")
+
+
+def test_save_refuses_to_overwrite_by_default(saved):
+    model, card, folder = saved
+    with pytest.raises(FileExistsError, match="already exist"):
+        save_pretrained(model, folder, "tiny", "bot", model.config.to_dict())
+    assert find_card(folder / "tiny.json")["sha256"] == card["sha256"]
+
+
+def test_a_missing_weights_path_says_no_such_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"m\.safetensors: no such weights file"):
+        find_card(tmp_path / "m.safetensors")

@@ -1,7 +1,9 @@
-"""Command line: ``workbench synth | train | eval | export | zoo | demo``.
+"""Command line: ``workbench synth | train | eval | export | explain | zoo | figures | demo | list``.
 
 Each sub-command parses its arguments here and calls one library function; heavy modules are
-imported only by the sub-command that needs them.
+imported only by the sub-command that needs them. ``main`` runs every sub-command inside one
+error boundary (``cli_support.run_guarded``): a user error is one line and exit status 1;
+``--debug`` shows the stack instead. Output paths are checked while parsing, before any work.
 """
 
 from __future__ import annotations
@@ -11,6 +13,17 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
+
+from workbench import __version__
+from workbench.cli_support import (
+    json_object,
+    non_negative_int,
+    output_dir,
+    output_file,
+    positive_int,
+    run_guarded,
+)
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int | None]] = {}
 
@@ -39,7 +52,7 @@ def _train(args: argparse.Namespace) -> int:
         config = TrainConfig.load(Path(args.out) / "config.json")
     else:
         config = TrainConfig.load(args.config) if args.config else TrainConfig()
-    model_config = json.loads(args.model_config) if args.model_config else None
+    model_config = args.model_config  # a dict: parsed by cli_support.json_object
     config = apply_overrides(
         config,
         {
@@ -65,13 +78,26 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_weights(args: argparse.Namespace) -> Any:
+    """A shipped name / card / safetensors+card, or a BoT / FastReID / torchreid file to import."""
+    from workbench.pretrained import load_pretrained
+
+    path = Path(args.weights)
+    has_card = path.suffix == ".json" or path.with_suffix(".json").exists()
+    if args.source or (path.is_file() and not has_card):
+        from workbench.models import import_checkpoint
+
+        extra = {"input_size": tuple(args.input_size)} if args.input_size else {}
+        return import_checkpoint(path, args.source, **extra)
+    return load_pretrained(args.weights)
+
+
 def _eval(args: argparse.Namespace) -> int:
     from workbench.data.readers import load_split
     from workbench.evaluate import format_metrics
     from workbench.evaluate.protocol import evaluate_model
-    from workbench.pretrained import load_pretrained
 
-    model = load_pretrained(args.weights)
+    model = _load_weights(args)
     height, width = model.card.get("input_size", (256, 128))
     split = load_split(args.data)
     result = evaluate_model(
@@ -106,9 +132,23 @@ def _eval(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
-    from workbench.train.export import export_run
+    from workbench.train.export import export_imported, export_run
 
-    card = export_run(args.run, args.name, folder=args.folder, progress=not args.quiet)
+    if (args.run is None) == (args.from_file is None):
+        raise SystemExit("workbench export: give exactly one of --run RUN or --from CHECKPOINT")
+    if args.from_file is not None:
+        extra = {"input_size": tuple(args.input_size)} if args.input_size else {}
+        card = export_imported(
+            args.from_file, args.name, args.folder, args.source, overwrite=args.overwrite, **extra
+        )
+    else:
+        card = export_run(
+            args.run,
+            args.name,
+            folder=args.folder,
+            progress=not args.quiet,
+            overwrite=args.overwrite,
+        )
     print(
         f"wrote {args.folder}/{args.name}.safetensors ({card['size_bytes'] / 1e6:.2f} MB) and its card"
     )
@@ -122,7 +162,7 @@ def _explain(args: argparse.Namespace) -> int:
     from workbench.explain.report import faithfulness_report
     from workbench.pretrained import load_pretrained
 
-    params = json.loads(args.params) if args.params else {}
+    params = args.params or {}
     model = load_pretrained(args.weights)
     split = load_split(args.data)
     report = faithfulness_report(
@@ -160,6 +200,31 @@ def _zoo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _figures(args: argparse.Namespace) -> int:
+    from workbench.viz.figures import list_figures, make_figures
+
+    if args.list:
+        for r in list_figures():
+            needs = ", ".join(r.needs)
+            print(f"{r.name:18s} {r.paper:18s} {r.figure:13s} needs {needs:28s} {r.what}")
+        return 0
+    if not args.all and not args.names:
+        raise SystemExit("workbench figures: name figures, or pass --all or --list")
+    from workbench.data.readers import load_split
+
+    split = load_split(args.data)
+    made = make_figures(
+        None if args.all else args.names,
+        split,
+        args.out,
+        seed=args.seed,
+        device=args.device,
+        progress=not args.quiet,
+    )
+    print(f"{len(made)} figure(s) written to {args.out} (PDF + PNG)")
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from workbench.demo import run_demo
 
@@ -167,18 +232,62 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _import_arguments(p: argparse.ArgumentParser) -> None:
+    """Options for checkpoints of other codebases (workbench.models.import_checkpoint)."""
+    p.add_argument(
+        "--source",
+        choices=("bot", "fastreid", "torchreid"),
+        default=None,
+        help="codebase that wrote the checkpoint (default: detected from its key names)",
+    )
+    p.add_argument(
+        "--input-size",
+        type=int,
+        nargs=2,
+        default=None,
+        metavar=("H", "W"),
+        help="input size of an imported checkpoint (default 256 128)",
+    )
+
+
+def _list(args: argparse.Namespace) -> int:
+    from workbench.models.registry import list_models
+    from workbench.pretrained import list_pretrained
+
+    print("models (workbench train --model NAME):")
+    for name in list_models():
+        print(f"  {name}")
+    print("weights (workbench eval --weights NAME):")
+    cards = list_pretrained()
+    for card in cards:
+        m = card.get("metrics", {})
+        score = f"rank-1 {m['rank1']:.1f}, mAP {m['mAP']:.1f}" if {"rank1", "mAP"} <= set(m) else ""
+        size = "x".join(str(v) for v in card.get("input_size", []))
+        print(f"  {card['name']:<28} {card['architecture']:<8} {size:<8} {score}")
+        print(f"    {card['_card_path']}")
+    if not cards:
+        print("  (none; add folders with $WORKBENCH_WEIGHTS)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="workbench", description="ReID Explainability Workbench command line."
     )
+    parser.add_argument("--version", action="version", version=f"workbench {__version__}")
+    parser.add_argument(
+        "--debug",
+        action="store_true",
+        help="show the full stack of an error (anywhere on the line)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("synth", help="render the synthetic pedestrian dataset (Market-1501 layout)")
-    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--out", required=True, type=output_dir, help="output folder")
     p.add_argument("--ids", type=int, default=None, help="number of identities (train + test)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--height", type=int, default=256)
-    p.add_argument("--width", type=int, default=128)
+    p.add_argument("--seed", type=int, default=0, help="random seed (same seed: same bytes)")
+    p.add_argument("--height", type=int, default=256, help="image height, 64 to 1024 pixels")
+    p.add_argument("--width", type=int, default=128, help="image width, height/4 to height")
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _COMMANDS["synth"] = _synth
@@ -186,12 +295,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a registered model (also under torchrun)")
     p.add_argument("--model", default=None, help="registry name (default: bot)")
     p.add_argument("--data", default=None, help="dataset root (any supported layout)")
-    p.add_argument("--out", required=True, help="run folder (config, checkpoints, logs, weights)")
-    p.add_argument("--config", default=None, help="JSON TrainConfig file")
-    p.add_argument("--model-config", default=None, help="JSON model kwargs, e.g. '{\"width\": 32}'")
-    p.add_argument("--epochs", type=int, default=None)
-    p.add_argument("--device", default=None, help="auto | cpu | cuda")
-    p.add_argument("--seed", type=int, default=None)
+    p.add_argument(
+        "--out",
+        required=True,
+        type=output_dir,
+        help="run folder (config, checkpoints, logs, weights)",
+    )
+    p.add_argument("--config", default=None, help="JSON TrainConfig file (or a model card)")
+    p.add_argument(
+        "--model-config",
+        default=None,
+        type=json_object,
+        help="JSON model kwargs, e.g. '{\"width\": 32}'",
+    )
+    p.add_argument("--epochs", type=int, default=None, help="epochs to train (default 40)")
+    p.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N")
+    p.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
     p.add_argument("--workers", type=int, default=None, help="data-loading processes")
     p.add_argument("--batch-size", type=int, default=None, help="P×K images per step (per process)")
     p.add_argument("--height", type=int, default=None, help="model input height")
@@ -199,41 +318,54 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-every", type=int, default=None, help="epochs between evaluations")
     p.add_argument("--max-steps", type=int, default=None, help="cap steps per epoch (smoke tests)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or epoch lines")
     _COMMANDS["train"] = _train
 
     p = sub.add_parser("eval", help="evaluate weights on a dataset's query/gallery")
     p.add_argument(
-        "--weights", required=True, help="shipped name (see list) or .safetensors/.json path"
+        "--weights",
+        required=True,
+        help="shipped name (see `workbench list`), .safetensors/.json path, or a "
+        "BoT/FastReID/torchreid checkpoint",
     )
     p.add_argument("--data", required=True, help="dataset root")
     p.add_argument(
         "--rerank", action="store_true", help="k-reciprocal re-ranking (k1=20, k2=6, λ=0.3)"
     )
     p.add_argument("--flip", action="store_true", help="average embeddings with the flipped image")
-    p.add_argument("--json", default=None, help="write the metrics here")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--json", default=None, type=output_file, help="write the metrics here")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
+    p.add_argument(
+        "--workers", type=non_negative_int, default=2, help="image-decoding threads (0: none)"
+    )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _import_arguments(p)
     _COMMANDS["eval"] = _eval
 
-    p = sub.add_parser("export", help="ship a finished run: fp16 safetensors + model card")
-    p.add_argument("--run", required=True, help="run folder of `workbench train`")
-    p.add_argument("--name", required=True, help="name of the shipped weights")
-    p.add_argument("--folder", default="weights")
-    p.add_argument("--quiet", action="store_true")
+    p = sub.add_parser(
+        "export", help="ship a finished run or an imported checkpoint (safetensors + card)"
+    )
+    p.add_argument("--run", default=None, help="run folder of `workbench train`")
+    p.add_argument("--from", dest="from_file", default=None, help="BoT/FastReID/torchreid file")
+    p.add_argument("--name", required=True, help="plain name of the shipped weights")
+    p.add_argument(
+        "--folder", default="weights", type=output_dir, help="where to write them (weights/)"
+    )
+    p.add_argument("--overwrite", action="store_true", help="replace weights of the same name")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _import_arguments(p)
     _COMMANDS["export"] = _export
 
     p = sub.add_parser("zoo", help="one table of every shipped model on a dataset's test split")
     p.add_argument("--data", required=True, help="dataset root (e.g. data/synth)")
-    p.add_argument("--out", required=True, help="folder for zoo.md and zoo.csv")
+    p.add_argument("--out", required=True, type=output_dir, help="folder for zoo.md and zoo.csv")
     p.add_argument(
         "--weights", nargs="*", default=None, help="card names/paths (default: every shipped one)"
     )
     p.add_argument("--device", default="auto", help="for the retrieval features")
-    p.add_argument("--repeats", type=int, default=5, help="timed forwards per latency")
-    p.add_argument("--workers", type=int, default=2)
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--repeats", type=positive_int, default=5, help="timed forwards per latency")
+    p.add_argument("--workers", type=non_negative_int, default=2, help="image-decoding threads")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     _COMMANDS["zoo"] = _zoo
 
     p = sub.add_parser(
@@ -243,29 +375,55 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", required=True, help="dataset root with masks (e.g. data/synth)")
     p.add_argument("--method", default="gradcam", help="explanation method (workbench list)")
     p.add_argument("--layer", default=None, help="layer name from the model's layer_info")
-    p.add_argument("--params", default=None, help="JSON method parameters, e.g. '{\"groups\": 6}'")
-    p.add_argument("--pairs", type=int, default=200, help="queries sampled (with their true match)")
-    p.add_argument("--steps", type=int, default=10, help="deletion/insertion steps")
+    p.add_argument(
+        "--params",
+        default=None,
+        type=json_object,
+        help="JSON method parameters, e.g. '{\"groups\": 6}'",
+    )
+    p.add_argument(
+        "--pairs", type=positive_int, default=200, help="queries sampled (with their true match)"
+    )
+    p.add_argument("--steps", type=positive_int, default=10, help="deletion/insertion steps")
     p.add_argument("--seed", type=int, default=0, help="which queries are sampled")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
-    p.add_argument("--report", required=True, help="output folder: summary.csv/.md, pairs.csv")
+    p.add_argument(
+        "--report", required=True, type=output_dir, help="output folder: summary.csv/.md, pairs.csv"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     _COMMANDS["explain"] = _explain
+
+    p = sub.add_parser("figures", help="paper figures from code (PDF + PNG per figure)")
+    p.add_argument("names", nargs="*", help="figure names (see --list)")
+    p.add_argument("--all", action="store_true", help="every figure whose weights are shipped")
+    p.add_argument("--list", action="store_true", help="name, paper, figure, what it needs")
+    p.add_argument("--data", default="data/synth", help="dataset root (the synthetic test split)")
+    p.add_argument("--out", default="outputs/figures", type=output_dir, help="output folder")
+    p.add_argument("--seed", type=int, default=0, help="which images are shown")
+    p.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _COMMANDS["figures"] = _figures
 
     p = sub.add_parser(
         "demo", help="the main job: data, contact sheet, shipped baseline, rank list"
     )
     p.add_argument("--data", default="data/synth", help="where the synthetic dataset lives")
-    p.add_argument("--out", default="outputs", help="where figures go")
-    p.add_argument("--ids", type=int, default=None)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default="outputs", type=output_dir, help="where figures go")
+    p.add_argument("--ids", type=positive_int, default=None, help="identities (default 500)")
+    p.add_argument("--seed", type=int, default=0, help="dataset seed")
     _COMMANDS["demo"] = _demo
+
+    sub.add_parser("list", help="registered models and the weights found (names, metrics)")
+    _COMMANDS["list"] = _list
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return int(_COMMANDS[args.command](args) or 0)
+    """Parse ``argv`` and run the sub-command inside the error boundary (see module doc)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv  # accepted before or after the sub-command
+    args = build_parser().parse_args([a for a in argv if a != "--debug"])
+    return run_guarded(args.command, lambda: _COMMANDS[args.command](args), debug=debug)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,8 @@
 3. Write a contact sheet of samples with their part masks and keypoints.
 4. Evaluate the shipped BoT baseline on the synthetic test split and print its metrics.
 5. Write a rank-list figure: query + top-10 gallery, green/red frames, distances.
+6. Make the paper figures of ``DEMO_FIGURES`` whose weights are shipped (``workbench figures
+   --all`` makes every one), printing where they are and which are missing.
 """
 
 from __future__ import annotations
@@ -13,6 +15,15 @@ import time
 from pathlib import Path
 
 DEFAULT_BASELINE = "bot_r18w16_synth"
+# one figure per paper (the cheapest), plus the explained rank list; ~10-30 s each on a 2-core CPU
+DEMO_FIGURES = (
+    "ranklist_heatmaps",
+    "daaf_fig9",
+    "sa_fig5",
+    "rga_supp_fig2",
+    "ianet_fig8",
+    "aam_fig1",
+)
 
 
 def run_demo(
@@ -23,6 +34,7 @@ def run_demo(
     baseline: str = DEFAULT_BASELINE,
     height: int = 256,
     width: int = 128,
+    figures: tuple[str, ...] | None = DEMO_FIGURES,
 ) -> dict:
     """Run the main job; returns what it wrote and measured (paths, metrics, camera gap)."""
     import matplotlib
@@ -34,12 +46,12 @@ def run_demo(
 
     data, out = Path(data), Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    print(f"[1/4] synthetic dataset in {data} (seed {seed})")
+    print(f"[1/5] synthetic dataset in {data} (seed {seed})")
     _, fresh = ensure_synthetic(data, ids=ids, seed=seed, height=height, width=width)
     print(fresh if fresh is not None else "  already there, identical: reused")
 
     split = load_split(data)
-    print(f"\n[2/4] {split}")
+    print(f"\n[2/5] {split}")
     print(split.summary().to_string())
     attrs = load_attributes(data, split="train")
     freq = attrs.drop(columns=["age"]).mean().sort_values(ascending=False)
@@ -48,11 +60,28 @@ def run_demo(
 
     sheet = out / "contact_sheet.png"
     contact_sheet(data, out=sheet)
-    print(f"\n[3/4] contact sheet of samples with masks and keypoints: {sheet}")
+    print(f"\n[3/5] contact sheet of samples with masks and keypoints: {sheet}")
 
     report: dict = {"data": str(data), "contact_sheet": str(sheet)}
     report.update(_evaluate_baseline(split, baseline, out))
+    if figures:
+        report["figures"] = _paper_figures(split, figures, out / "figures")
     return report
+
+
+def _paper_figures(split, names: tuple[str, ...], out: Path) -> dict:
+    from workbench.viz.figures import list_figures, make_figures
+
+    known = {r.name for r in list_figures()}
+    names = tuple(n for n in names if n in known)
+    print(f"\n[5/5] paper figures ({', '.join(names)}) → {out}")
+    t0 = time.perf_counter()
+    made = make_figures(names, split, out, progress=False, log=lambda line: print("  " + line))
+    print(
+        f"  {len(made)} figure(s) in {time.perf_counter() - t0:.0f} s (PDF + PNG); every recipe: "
+        f"workbench figures --all --out {out}"
+    )
+    return {name: [str(p) for p in paths] for name, paths in made.items()}
 
 
 def _evaluate_baseline(split, baseline: str, out: Path) -> dict:
@@ -62,7 +91,7 @@ def _evaluate_baseline(split, baseline: str, out: Path) -> dict:
     from workbench.viz.ranklist import choose_queries, plot_ranklist
 
     if baseline not in [c["name"] for c in list_pretrained()]:
-        print(f"\n[4/4] no shipped weights named {baseline!r}; skipping evaluation")
+        print(f"\n[4/5] no shipped weights named {baseline!r}; skipping evaluation")
         return {}
     model = load_pretrained(baseline)
     height, width = model.card["input_size"]
@@ -70,7 +99,7 @@ def _evaluate_baseline(split, baseline: str, out: Path) -> dict:
     result = evaluate_model(model, split, height, width, progress=False)
     seconds = time.perf_counter() - t0
     gap = result.camera_gap()
-    print(f"\n[4/4] shipped baseline {baseline} on the synthetic test split ({seconds:.1f} s):")
+    print(f"\n[4/5] shipped baseline {baseline} on the synthetic test split ({seconds:.1f} s):")
     print(format_metrics(result.metrics))
     print(
         f"same-camera rank-1 {gap['rank1_same_camera']:.1f} %, cross-camera rank-1 "

@@ -4,6 +4,11 @@
 architecture the card names and loads the tensors. Nothing is unpickled, so no code runs.
 Weights are looked up in ``$WORKBENCH_WEIGHTS`` (``os.pathsep``-separated folders) and then in
 the repository's ``weights/`` folder.
+
+``save_pretrained`` never replaces existing weights unless asked (``overwrite=True``), takes
+plain names only, and publishes the card last: the weights are written to a hidden temporary
+file, optionally measured (``measure``), moved into place, and then the card is written
+atomically. A save that fails midway leaves nothing that ``list_pretrained`` would show.
 """
 
 from __future__ import annotations
@@ -11,18 +16,51 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
+from workbench.fileio import atomic_write_text, default_file_mode
+
 CARD_SUFFIX = ".json"
 REPO_WEIGHTS = Path(__file__).resolve().parents[1] / "weights"
+_PLAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
 class ChecksumError(RuntimeError):
     """A weights file whose sha256 does not match its model card."""
+
+
+def check_weights_name(name: str) -> str:
+    """``name`` if it is a plain file name (letters, digits, ``. _ -``), else ``ValueError``."""
+    if not isinstance(name, str) or not _PLAIN_NAME.match(name) or ".." in name:
+        raise ValueError(
+            f"weights name {name!r}: need a plain name of letters, digits, '.', '_' or '-' "
+            f"(no folders, no '..'), e.g. 'bot_r18w16_mydata'; the folder is chosen separately"
+        )
+    return name
+
+
+def check_can_save(folder: str | Path, name: str, overwrite: bool = False) -> None:
+    """Refuse, before any work, a bad name or one whose card or weights already exist."""
+    check_weights_name(name)
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(f"{folder}: exists and is not a folder; pass a folder for weights")
+    if overwrite:
+        return
+    existing = [p for p in (folder / f"{name}{CARD_SUFFIX}", folder / f"{name}.safetensors")
+                if p.exists()]  # fmt: skip
+    if existing:
+        raise FileExistsError(
+            f"{existing[0]}: weights named {name!r} already exist in {folder}; choose another "
+            f"name, or pass --overwrite (overwrite=True) to replace them"
+        )
 
 
 def weight_dirs() -> list[Path]:
@@ -43,7 +81,11 @@ def list_pretrained() -> list[dict[str, Any]]:
     cards: dict[str, dict[str, Any]] = {}
     for d in weight_dirs():
         for p in sorted(d.glob(f"*{CARD_SUFFIX}")):
-            card = _read_card(p)
+            try:
+                card = _read_card(p)
+            except ValueError as e:  # another JSON file in the folder: not ours to judge
+                warnings.warn(f"skipped a JSON file that is not a model card: {e}", stacklevel=2)
+                continue
             cards.setdefault(card["name"], card)
     return list(cards.values())
 
@@ -51,8 +93,10 @@ def list_pretrained() -> list[dict[str, Any]]:
 def _read_card(path: Path) -> dict[str, Any]:
     try:
         card = json.loads(path.read_text())
-    except json.JSONDecodeError as e:
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"{path}: model card is not valid JSON ({e})") from e
+    if not isinstance(card, dict):
+        raise ValueError(f"{path}: model card is a JSON {type(card).__name__}, not an object")
     for key in ("name", "architecture", "model_config", "weights", "sha256"):
         if key not in card:
             raise ValueError(f"{path}: model card lacks the key {key!r}")
@@ -70,9 +114,23 @@ def find_card(name_or_path: str | Path) -> dict[str, Any]:
         if not card_path.exists():
             raise FileNotFoundError(
                 f"{p}: no model card {card_path.name} beside it; a weights file needs its card "
-                f"(architecture, config, sha256) to be loaded"
+                f"(architecture, config, sha256) to be loaded. A BoT / FastReID / torchreid "
+                f"checkpoint is read with workbench.models.import_checkpoint({str(p)!r}) or "
+                f"shipped with `workbench export --from {p} --name NAME`"
             )
         return _read_card(card_path)
+    if p.is_file():  # a .pth / .pth.tar of another codebase
+        raise ValueError(
+            f"{p}: not a workbench card or safetensors file. A BoT / FastReID / torchreid "
+            f"checkpoint is read with workbench.models.import_checkpoint({str(p)!r}) (or `workbench "
+            f"eval --weights {p} --source ...`), and shipped with `workbench export --from {p} "
+            f"--name NAME`"
+        )
+    if p.suffix in (CARD_SUFFIX, ".safetensors") or len(p.parts) > 1:  # a path, not a name
+        raise FileNotFoundError(
+            f"{p}: no such weights file; pass a shipped name (see `workbench list`) or the path "
+            f"of a .safetensors file with its .json card beside it"
+        )
     for d in weight_dirs():
         card_path = d / f"{name_or_path}{CARD_SUFFIX}"
         if card_path.exists():
@@ -88,10 +146,6 @@ def load_pretrained(
 
     The card is attached as ``model.card``.
     """
-    from safetensors.torch import load_file
-
-    from workbench.models.registry import build_model_from_spec, load_checkpoint_state
-
     card = find_card(name_or_path)
     weights = Path(card["_card_path"]).parent / card["weights"]
     if not weights.exists():
@@ -107,11 +161,28 @@ def load_pretrained(
                 f"({card['sha256'][:16]}…); the file is corrupt or was replaced — restore it "
                 f"(git checkout -- {weights.name}) or rebuild it"
             )
-    model = build_model_from_spec({"name": card["architecture"], "config": card["model_config"]})
-    state = {k: v.float() if v.is_floating_point() else v for k, v in load_file(weights).items()}
-    load_checkpoint_state(model, state, source=str(weights))
+    model = _build_and_load(weights, card["architecture"], card["model_config"])
     model.card = card  # type: ignore[assignment]
     return model.to(device).eval()
+
+
+def _build_and_load(weights: Path, architecture: str, model_config: dict[str, Any]) -> nn.Module:
+    """The model a card names, with the float32 copy of the tensors in ``weights``."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from workbench.models.registry import build_model_from_spec, load_checkpoint_state
+
+    model = build_model_from_spec({"name": architecture, "config": model_config})
+    try:
+        tensors = load_file(weights)
+    except (SafetensorError, OSError) as e:
+        raise ValueError(
+            f"{weights}: not a readable safetensors file ({e}); restore it or rebuild it"
+        ) from e
+    state = {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
+    load_checkpoint_state(model, state, source=str(weights))
+    return model.eval()
 
 
 def save_pretrained(
@@ -121,11 +192,19 @@ def save_pretrained(
     architecture: str,
     model_config: dict[str, Any],
     dtype: torch.dtype = torch.float16,
+    overwrite: bool = False,
+    measure: Callable[[nn.Module], dict[str, Any]] | None = None,
     **card_fields: Any,
 ) -> dict[str, Any]:
-    """Write ``name.safetensors`` (floating tensors cast to ``dtype``) and ``name.json``."""
-    from safetensors.torch import save_file
+    """Write ``name.safetensors`` (floating tensors cast to ``dtype``) and then ``name.json``.
 
+    ``measure(loaded) -> metrics``: called on the weights *as written* (read back from the file,
+    in float32, with ``loaded.card``) before anything is published; its result is the card's
+    ``metrics``. Refuses existing weights unless ``overwrite`` and names that are not plain.
+    """
+    from safetensors.torch import save
+
+    check_can_save(folder, name, overwrite)
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     state = {
@@ -133,17 +212,36 @@ def save_pretrained(
         for k, v in model.state_dict().items()
     }
     weights = folder / f"{name}.safetensors"
-    # one metadata key only: safetensors writes several in hash order, so bytes would vary
-    save_file(state, weights, metadata={"format": "pt"})
-    card = {
-        "name": name,
-        "architecture": architecture,
-        "model_config": model_config,
-        "weights": weights.name,
-        "dtype": str(dtype).removeprefix("torch."),
-        "sha256": sha256_file(weights),
-        "size_bytes": weights.stat().st_size,
-        **card_fields,
-    }
-    (folder / f"{name}{CARD_SUFFIX}").write_text(json.dumps(card, indent=2) + "\n")
+    staged = folder / f".{name}.safetensors.partial"  # hidden until the card can be written
+    try:
+        # one metadata key only: safetensors writes several in hash order, so bytes would vary
+        with open(staged, "wb") as f:
+            f.write(save(state, metadata={"format": "pt"}))
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(staged, default_file_mode())
+        card = {
+            "name": name,
+            "architecture": architecture,
+            "model_config": model_config,
+            "weights": weights.name,
+            "dtype": str(dtype).removeprefix("torch."),
+            "sha256": sha256_file(staged),
+            "size_bytes": staged.stat().st_size,
+            **card_fields,
+        }
+        if measure is not None:
+            loaded = _build_and_load(staged, architecture, model_config)
+            loaded.card = dict(card)  # type: ignore[assignment]
+            card["metrics"] = measure(loaded)
+        os.replace(staged, weights)
+    except OSError as e:
+        staged.unlink(missing_ok=True)
+        if e.errno is not None and e.filename is None:  # a full disk: say where
+            raise OSError(e.errno, e.strerror, str(weights)) from e
+        raise
+    except BaseException:
+        staged.unlink(missing_ok=True)
+        raise
+    atomic_write_text(folder / f"{name}{CARD_SUFFIX}", json.dumps(card, indent=2) + "\n")
     return card

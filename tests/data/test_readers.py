@@ -258,3 +258,28 @@ def test_summary_runs_on_a_read_split(tmp_path: Path) -> None:
         warnings.simplefilter("error")
         summary = load_split(tmp_path).summary()
     assert summary.loc["gallery", "junk"] == 1 and summary.loc["gallery", "distractors"] == 1
+
+
+# --- files that would be dropped or doubled silently ----------------------------------------
+def test_broken_symlink_is_an_error_naming_it(tmp_path: Path) -> None:
+    make_market(tmp_path)
+    (tmp_path / "query" / "0999_c1s1_000001_01.jpg").symlink_to(tmp_path / "gone.jpg")
+    with pytest.raises(DatasetLayoutError, match=r"broken symbolic links.*0999_c1s1_000001_01"):
+        load_split(tmp_path)  # before: skipped without a word
+
+
+def test_same_image_as_jpg_and_png_is_an_error_naming_both(tmp_path: Path) -> None:
+    make_market(tmp_path)
+    first = sorted((tmp_path / "bounding_box_test").iterdir())[0]
+    name = first.with_suffix(".png").name
+    write_image(tmp_path / "bounding_box_test" / name)
+    with pytest.raises(DatasetLayoutError, match=rf"stored twice.*{first.name} = {name}"):
+        load_split(tmp_path)  # before: counted twice
+
+
+def test_images_in_a_subfolder_are_named_in_a_warning(tmp_path: Path) -> None:
+    rows = make_market(tmp_path)
+    write_image(tmp_path / "bounding_box_train" / "extra" / "0001_c1s1_000001_01.jpg")
+    with pytest.warns(UserWarning, match=r"images in subfolders are not read.*extra/0001_c1s1"):
+        split = load_split(tmp_path)
+    assert len(split.train) == len([r for r in rows["train"] if r.pid != -1])

@@ -6,6 +6,7 @@ agree with the pixels. Dataset-level tests read the session fixture ``tiny_synth
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 import re
 from pathlib import Path
@@ -349,6 +350,8 @@ def test_skeleton_back_view_mirrors_front_view_and_feet_stay_on_the_ground():
         ({"height": 128, "width": 160}, "taller than wide"),
         ({"workers": 0}, "workers=0"),
         ({"seed": -1}, "non-negative"),
+        ({"height": 4096, "width": 2048}, "at most 1024 pixels"),
+        ({"height": 128.5}, "whole number"),
     ],
 )
 def test_bad_arguments_raise_value_error(tmp_path, kwargs, match):
@@ -397,3 +400,119 @@ def test_contact_sheet_shows_each_sample_raw_and_annotated(tiny_synth, tmp_path)
     rgb = colourise_parts(labels)
     assert (rgb[0, 0] == 0).all()
     assert all((rgb.reshape(-1, 3)[k] == PART_COLOURS[k]).all() for k in range(1, 8))
+
+
+# ---- an unfinished generation is never read as a whole dataset -----------------------------
+def _interrupt_after(monkeypatch, chunks: int, error: BaseException) -> None:
+    """Make the (single-process) renderer raise ``error`` after ``chunks`` chunks."""
+    gen_module = importlib.import_module("workbench.data.synth.generate")
+    real, calls = gen_module._render_chunk, []
+
+    def render(specs):
+        calls.append(1)
+        if len(calls) > chunks:
+            raise error
+        return real(specs)
+
+    monkeypatch.setattr(gen_module, "_render_chunk", render)
+
+
+def test_interrupted_generation_is_refused_by_the_reader(tmp_path, monkeypatch):
+    from workbench.data.manifest import IncompleteDatasetError
+    from workbench.data.readers import load_split
+
+    root = tmp_path / "s"
+    _interrupt_after(monkeypatch, 2, KeyboardInterrupt())
+    with pytest.raises(KeyboardInterrupt):
+        generate(root, ids=4, seed=5, height=64, width=32, workers=1, progress=False)
+    assert any((root / "bounding_box_train").iterdir())  # a fragment is on disk
+    # before: synth.json was written first and load_split read the fragment without a word
+    with pytest.raises(
+        IncompleteDatasetError,
+        match=r"incomplete synthetic dataset.*rerun "
+        r"`workbench synth --out .* --ids 4 --seed 5 --height 64 --width 32`",
+    ):
+        load_split(root)
+    monkeypatch.undo()
+    from workbench.data.synth import ensure_synthetic
+
+    # the demo's ensure_synthetic regenerates it rather than reusing the fragment
+    _, fresh = ensure_synthetic(root, ids=4, seed=5, height=64, width=32, progress=False)
+    assert fresh is not None and len(load_split(root).query) == fresh.images_query
+    assert ensure_synthetic(root, ids=4, seed=5, height=64, width=32, progress=False)[1] is None
+
+
+def test_full_disk_names_the_file_and_leaves_an_incomplete_dataset(tmp_path, monkeypatch):
+    import errno
+
+    from workbench.data.manifest import IncompleteDatasetError
+    from workbench.data.readers import load_split
+
+    gen_module = importlib.import_module("workbench.data.synth.generate")  # the module
+    opened = []
+
+    class FullDisk:  # a file whose write() fails like a full disk does (no file name)
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def write(self, data):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    def fake_open(path, mode="r", *args, **kwargs):
+        opened.append(path)
+        return FullDisk() if len(opened) > 6 else open(path, mode, *args, **kwargs)
+
+    monkeypatch.setattr(gen_module, "open", fake_open, raising=False)  # the image writer's open
+    with pytest.raises(OSError, match="No space left") as info:
+        gen_module.generate(tmp_path / "s", ids=4, height=64, width=32, workers=1, progress=False)
+    assert info.value.errno == errno.ENOSPC
+    assert Path(info.value.filename).parent.parent == tmp_path / "s"  # names the file
+    with pytest.raises(IncompleteDatasetError, match="rerun"):
+        load_split(tmp_path / "s")
+
+
+def test_dataset_with_removed_images_disagrees_with_its_manifest(tiny_synth, tmp_path):
+    import shutil
+
+    from workbench.data.manifest import IncompleteDatasetError
+    from workbench.data.readers import load_split
+
+    root = tmp_path / "copy"
+    shutil.copytree(tiny_synth, root)
+    query = sorted((root / "query").glob("*.jpg"))
+    for p in query[1:]:
+        p.unlink()
+    n = _meta(root)["counts"]["query"]
+    with pytest.raises(IncompleteDatasetError, match=rf"query/ has 1 of {n} images"):
+        load_split(root)
+    (root / "attributes.csv").unlink()
+    with pytest.raises(IncompleteDatasetError, match=rf"has 1 of {n} images; missing attributes"):
+        load_split(root)
+    for p in (root / "query").glob("*.jpg"):
+        p.unlink()  # an empty folder: the manifest's message, not "unpack it again"
+    with pytest.raises(IncompleteDatasetError, match=rf"query/ has 0 of {n} images"):
+        load_split(root)
+
+
+def test_manifest_is_written_last_and_the_marker_removed(tiny_synth):
+    from workbench.data.manifest import PARTIAL_FILE
+
+    assert (tiny_synth / "synth.json").is_file() and not (tiny_synth / PARTIAL_FILE).exists()
+    meta = _meta(tiny_synth)
+    assert meta["counts"]["query"] == len(list((tiny_synth / "query").glob("*.jpg")))
+
+
+def test_a_broken_link_in_a_generated_dataset_is_named_as_such(tiny_synth, tmp_path):
+    import shutil
+
+    from workbench.data.readers import DatasetLayoutError, load_split
+
+    root = tmp_path / "copy"
+    shutil.copytree(tiny_synth, root)
+    (root / "query" / "0999_c1s1_000001_01.jpg").symlink_to(tmp_path / "gone.jpg")
+    with pytest.raises(DatasetLayoutError, match="broken symbolic links") as info:
+        load_split(root)
+    assert "incomplete" not in str(info.value)

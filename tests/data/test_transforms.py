@@ -311,3 +311,37 @@ def test_transforms_do_not_touch_global_numpy_rng():
     before = np.random.get_state()[1].copy()  # noqa: NPY002 (the global RNG is the subject)
     build_transforms(64, 32, seed=1)({"image": np.zeros((64, 32, 3), np.uint8)})
     np.testing.assert_array_equal(np.random.get_state()[1], before)  # noqa: NPY002
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"flip_p": 2}, "flip_p: p=2 is not a probability"),
+        ({"erasing_p": -0.1}, "erasing_p: p=-0.1 is not a probability"),
+        ({"flip_p": "0.5"}, "is not a probability"),
+        ({"pad": -3}, "pad=-3"),
+        ({"pad": 2.5}, "pad=2.5"),
+        ({"height": 0}, "height=0"),
+        ({"width": -8}, "width=-8"),
+    ],
+)
+def test_build_transforms_refuses_nonsense_settings(kwargs, message):
+    # before: flip_p=2 flipped every image, pad=-3 silently meant "no padding", height=0
+    # failed later inside OpenCV
+    with pytest.raises(ValueError, match=message):
+        build_transforms(**{"height": 32, "width": 16, **kwargs})
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: RandomHorizontalFlip(1.5),
+        lambda: RandomErasing(p=-1),
+        lambda: Resize(0, 16),
+        lambda: RandomCrop(32, 0),
+        lambda: Random2DTranslation(32, 16, p=3),
+    ],
+)
+def test_transforms_check_their_arguments_when_built(make):
+    with pytest.raises(ValueError, match=r"Resize|RandomCrop|Flip|Erasing|Translation"):
+        make()

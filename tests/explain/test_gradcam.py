@@ -126,3 +126,30 @@ def test_bad_inputs_fail_with_messages(bot, images):
         explain("gradcam", bot, images, EmbeddingSimilarity(torch.zeros(128)), speed=3)
     with pytest.raises(LookupError, match="Did you mean 'gradcam'"):
         explain("gradcan", bot, images)
+
+
+def test_explainers_run_on_a_wrapped_foreign_network():
+    """Any nn.Module behind ``wrap`` gets Grad-CAM pairs equal to captum on its layer."""
+    from captum.attr import LayerGradCam
+
+    from workbench.explain import list_explainers
+    from workbench.models import wrap
+
+    torch.manual_seed(5)
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 3, stride=2, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.Conv2d(8, 16, 3, stride=2, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.AdaptiveAvgPool2d(1),
+        torch.nn.Flatten(),
+        torch.nn.Linear(16, 12),
+    )
+    model = wrap(net, {"conv2": "3"}, input_size=(32, 16))
+    assert "gradcam" in list_explainers(model)
+    x = torch.randn(3, 3, 32, 16)
+    pair = explain_pair("gradcam", model, x[:1], x[1:], layer="conv2")
+    emb = net(x).detach()
+    cam = LayerGradCam(lambda y: EmbeddingSimilarity(emb[0])(net(y)), net[3])
+    theirs = cam.attribute(x[1:], relu_attributions=False)[:, 0]
+    torch.testing.assert_close(pair.gallery.maps, theirs, rtol=1e-4, atol=1e-6)

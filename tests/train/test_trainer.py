@@ -8,8 +8,15 @@ from pathlib import Path
 import pytest
 import torch
 
+from workbench.train.checkpoint import CheckpointError
 from workbench.train.config import TrainConfig, apply_overrides
-from workbench.train.trainer import Trainer, TrainingDiverged, lr_factor
+from workbench.train.trainer import (
+    EvaluationFailed,
+    ResumeMismatchError,
+    Trainer,
+    TrainingDiverged,
+    lr_factor,
+)
 
 
 def tiny_config(root: Path, epochs: int = 2, **overrides) -> TrainConfig:
@@ -80,7 +87,9 @@ def test_nan_loss_stops_with_message_and_keeps_last_checkpoint(tiny_synth, tmp_p
     # poison the classifier so the next loss is NaN
     with torch.no_grad():
         next(trainer.model.parameters()).fill_(float("nan"))
-    with pytest.raises(TrainingDiverged, match=r"epoch 2.*checkpoint.*intact"):
+    with pytest.raises(
+        TrainingDiverged, match=r"epoch 2.*checkpoint\.pt holds the 1 completed epoch\(s\)"
+    ):
         trainer.fit()
     assert (out / "checkpoint.pt").read_bytes() == before
 
@@ -137,3 +146,113 @@ def test_model_extra_losses_are_added_logged_and_get_their_fields(tiny_synth, tm
     assert stats.extra == {"mask_term": pytest.approx(2.5)}
     assert stats.loss == pytest.approx(plain.loss + 2.5, rel=1e-5)
     assert trainer.model.config.input_size == (64, 32)  # from the transforms, not the default
+
+
+# --- resuming only the same run; saving before evaluating; honest messages ----------------------
+@pytest.fixture(scope="module")
+def one_epoch_run(tiny_synth, tmp_path_factory):
+    out = tmp_path_factory.mktemp("resume") / "run"
+    Trainer(tiny_config(tiny_synth, epochs=1), out, progress=False).fit()
+    return out
+
+
+def _copy_run(run: Path, dest: Path) -> Path:
+    import shutil
+
+    shutil.copytree(run, dest)
+    return dest
+
+
+def test_resume_on_other_data_is_refused_naming_the_identities(one_epoch_run, tmp_path):
+    from workbench.data.synth import generate
+
+    other = tmp_path / "other"
+    generate(other, ids=10, seed=7, height=64, width=32, workers=1, progress=False)
+    config = tiny_config(other, epochs=2)
+    # before: it continued silently on other identities
+    with pytest.raises(ResumeMismatchError, match=r"training data differs.*6 identities.*has 5"):
+        Trainer(config, _copy_run(one_epoch_run, tmp_path / "run"), resume=True, progress=False)
+
+
+def test_resume_with_another_model_or_input_size_names_each_difference(
+    tiny_synth, one_epoch_run, tmp_path
+):
+    config = tiny_config(tiny_synth, epochs=2, **{"data.height": 96, "data.width": 48})
+    config.model_config = {"backbone": "resnet18", "width": 16}
+    with pytest.raises(
+        ResumeMismatchError,
+        match=r"model config .*'width': 8.* -> .*'width': 16.*input size 64x32 -> 96x48",
+    ):
+        Trainer(config, one_epoch_run, resume=True, progress=False)
+
+
+def test_resume_of_a_missing_run_folder_says_so_before_reading_data(tmp_path, monkeypatch):
+    import workbench.data.readers as readers
+
+    def no_data(*args, **kwargs):
+        raise AssertionError("the data was read before the checkpoint was looked for")
+
+    monkeypatch.setattr(readers, "load_split", no_data)
+    with pytest.raises(FileNotFoundError, match=r"nope: no such run folder"):
+        Trainer(tiny_config(tmp_path / "data"), tmp_path / "nope", resume=True, progress=False)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(FileNotFoundError, match=r"checkpoint\.pt: no checkpoint to resume"):
+        Trainer(tiny_config(tmp_path / "data"), tmp_path / "empty", resume=True, progress=False)
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "not_a_checkpoint"])
+def test_damaged_checkpoint_is_named_without_torch_advice(one_epoch_run, tmp_path, damage):
+    run = _copy_run(one_epoch_run, tmp_path / "run")
+    ckpt = run / "checkpoint.pt"
+    if damage == "truncate":
+        ckpt.write_bytes(ckpt.read_bytes()[:1000])
+    elif damage == "garbage":
+        ckpt.write_bytes(b"\x80\x04not a pickle at all" * 10)
+    else:
+        torch.save({"weights": torch.zeros(2)}, ckpt)
+    with pytest.raises(CheckpointError, match=r"checkpoint\.pt: not .*checkpoint") as info:
+        Trainer(tiny_config(run), run, resume=True, progress=False)
+    assert "weights_only" not in str(info.value)
+
+
+def test_a_failing_evaluation_does_not_lose_the_epoch(tiny_synth, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    trainer = Trainer(tiny_config(tiny_synth, epochs=1), out, progress=False)
+
+    def bad_gallery():
+        raise OSError("bounding_box_test/0001_c1s1_000001_01.jpg: cannot decode")
+
+    monkeypatch.setattr(trainer, "evaluate", bad_gallery)
+    with pytest.raises(EvaluationFailed, match=r"after epoch 1 failed.*epoch is saved in"):
+        trainer.fit()
+    # before: the checkpoint was written after the evaluation, so the epoch was lost
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["epoch"] == 1
+    assert len((out / "log.jsonl").read_text().splitlines()) == 1
+    resumed = Trainer(tiny_config(tiny_synth, epochs=1), out, resume=True, progress=False)
+    assert resumed.start_epoch == 1 and "rank1" in resumed.fit()
+
+
+def test_divergence_in_the_first_epoch_says_no_checkpoint_exists(tiny_synth, tmp_path):
+    out = tmp_path / "run"
+    trainer = Trainer(tiny_config(tiny_synth, epochs=1), out, progress=False)
+    with torch.no_grad():
+        next(trainer.model.parameters()).fill_(float("nan"))
+    with pytest.raises(TrainingDiverged, match="no checkpoint was written yet") as info:
+        trainer.fit()
+    assert "intact" not in str(info.value) and not (out / "checkpoint.pt").exists()
+
+
+def test_training_on_a_single_identity_is_refused(tiny_synth, tmp_path):
+    import shutil
+
+    root = tmp_path / "one"
+    for folder in ("query", "bounding_box_test"):
+        shutil.copytree(tiny_synth / folder, root / folder)
+    (root / "bounding_box_train").mkdir()
+    first = sorted((tiny_synth / "bounding_box_train").glob("*.jpg"))[0]
+    pid = first.name.split("_")[0]
+    for p in (tiny_synth / "bounding_box_train").glob(f"{pid}_*.jpg"):
+        shutil.copy(p, root / "bounding_box_train")
+    config = tiny_config(root, **{"data.batch_size": 8, "data.num_instances": 4})
+    with pytest.raises(ValueError, match="holds 1 identity; ReID training needs at least 2"):
+        Trainer(config, tmp_path / "run", progress=False)  # before: "succeeded" with loss 0

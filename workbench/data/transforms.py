@@ -80,6 +80,21 @@ class RandomTransform(Transform):
         return self.rng if rng is None else rng
 
 
+def check_probability(owner: str, p: float) -> float:
+    """``p`` as a float in [0, 1], else a ``ValueError`` naming ``owner`` and the value."""
+    if isinstance(p, bool) or not isinstance(p, int | float) or not 0.0 <= p <= 1.0:
+        raise ValueError(f"{owner}: p={p!r} is not a probability; pass a number from 0 to 1")
+    return float(p)
+
+
+def check_size(owner: str, height: int, width: int) -> tuple[int, int]:
+    """``(height, width)`` as positive ints, else a ``ValueError`` naming ``owner``."""
+    for name, v in (("height", height), ("width", width)):
+        if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < 1:
+            raise ValueError(f"{owner}: {name}={v!r}; need a positive whole number of pixels")
+    return int(height), int(width)
+
+
 def _image_size(record: Record) -> tuple[int, int]:
     image = record["image"]
     if isinstance(image, torch.Tensor):
@@ -137,7 +152,8 @@ class Resize(Transform):
     """Resize to ``height × width``: image with ``interpolation``, label maps nearest (exact)."""
 
     def __init__(self, height: int, width: int, interpolation: int = cv2.INTER_LINEAR) -> None:
-        self.height, self.width, self.interpolation = int(height), int(width), interpolation
+        self.height, self.width = check_size("Resize", height, width)
+        self.interpolation = interpolation
 
     def __call__(self, record: Record, rng: np.random.Generator | None = None) -> Record:
         h, w = _image_size(record)
@@ -156,7 +172,7 @@ class RandomHorizontalFlip(RandomTransform):
 
     def __init__(self, p: float = 0.5, seed: SeedLike = None) -> None:
         super().__init__(seed)
-        self.p = float(p)
+        self.p = check_probability("RandomHorizontalFlip", p)
 
     def __call__(self, record: Record, rng: np.random.Generator | None = None) -> Record:
         if self._gen(rng).random() >= self.p:
@@ -206,7 +222,7 @@ class RandomCrop(RandomTransform):
 
     def __init__(self, height: int, width: int, seed: SeedLike = None) -> None:
         super().__init__(seed)
-        self.height, self.width = int(height), int(width)
+        self.height, self.width = check_size("RandomCrop", height, width)
 
     def __call__(self, record: Record, rng: np.random.Generator | None = None) -> Record:
         h, w = _image_size(record)
@@ -237,7 +253,8 @@ class Random2DTranslation(RandomTransform):
         seed: SeedLike = None,
     ) -> None:
         super().__init__(seed)
-        self.height, self.width, self.p = int(height), int(width), float(p)
+        self.height, self.width = check_size("Random2DTranslation", height, width)
+        self.p = check_probability("Random2DTranslation", p)
         self.interpolation = interpolation
 
     def __call__(self, record: Record, rng: np.random.Generator | None = None) -> Record:
@@ -312,7 +329,8 @@ class RandomErasing(RandomTransform):
             raise ValueError(
                 f"RandomErasing: fill must be 'mean', 'random' or numbers, got {fill!r}"
             )
-        self.p, self.area, self.aspect, self.fill = float(p), area, aspect, fill
+        self.p = check_probability("RandomErasing", p)
+        self.area, self.aspect, self.fill = area, aspect, fill
         self.mean, self.attempts = tuple(mean), int(attempts)
 
     def __call__(self, record: Record, rng: np.random.Generator | None = None) -> Record:
@@ -364,6 +382,11 @@ def build_transforms(
 
     Test: Resize → ToTensor → Normalize. A step whose probability / padding is 0 is left out.
     """
+    check_size("build_transforms", height, width)
+    for name, p in (("flip_p", flip_p), ("erasing_p", erasing_p)):
+        check_probability(f"build_transforms: {name}", p)
+    if isinstance(pad, bool) or not isinstance(pad, int | np.integer) or pad < 0:
+        raise ValueError(f"build_transforms: pad={pad!r}; need a whole number of pixels >= 0")
     tail: list[Transform] = [ToTensor(), Normalize(mean, std)]
     if not train:
         return Compose([Resize(height, width), *tail], seed=seed)

@@ -37,7 +37,7 @@ from workbench.explain.metrics import (
     pointing_game,
 )
 
-__all__ = ["FaithfulnessReport", "choose_pairs", "faithfulness_report"]
+__all__ = ["FaithfulnessReport", "choose_pairs", "faithfulness_report", "split_distances"]
 
 
 @dataclass
@@ -89,6 +89,27 @@ def choose_pairs(
     return pd.DataFrame({"query_row": rows, "gallery_row": best[rows]})
 
 
+def split_distances(
+    model: nn.Module,
+    split: Any,
+    input_size: tuple[int, int],
+    device: str | torch.device = "auto",
+    progress: bool = False,
+) -> np.ndarray:
+    """(query × gallery) Euclidean distances of the model's embeddings of a split."""
+    from workbench.evaluate.distance import compute_distance
+    from workbench.evaluate.features import extract_features
+    from workbench.evaluate.protocol import make_loader
+
+    q, g = (
+        extract_features(
+            model, make_loader(getattr(split, p), *input_size), device, progress=progress
+        )
+        for p in ("query", "gallery")
+    )
+    return compute_distance(q.feats, g.feats, as_numpy=True)
+
+
 def _batches(dataset: Any, indices: np.ndarray, size: int) -> Iterator[dict[str, torch.Tensor]]:
     from workbench.data.dataset import collate
 
@@ -109,6 +130,7 @@ def faithfulness_report(
     steps: int = 10,
     device: str | torch.device = "auto",
     progress: bool = True,
+    distmat: np.ndarray | None = None,
     **params: Any,
 ) -> FaithfulnessReport:
     """Explain ``pairs`` (query, true match) pairs of ``split`` and score the maps (module doc).
@@ -120,15 +142,13 @@ def faithfulness_report(
         input_size: (H, W) the model takes (default: ``model.card["input_size"]`` or the config's).
         pairs: how many queries to sample (None: all that have a cross-camera match).
         steps: deletion/insertion resolution (steps + 1 forward passes per side and order).
+        distmat: the model's (query × gallery) distances if already computed (else extracted).
     """
     from tqdm.auto import tqdm
 
     from workbench.data.dataset import ReIDDataset
     from workbench.data.transforms import build_transforms
     from workbench.device import resolve_device
-    from workbench.evaluate.distance import compute_distance
-    from workbench.evaluate.features import extract_features
-    from workbench.evaluate.protocol import make_loader
 
     for part in ("query", "gallery"):
         if "mask_path" not in getattr(split, part).columns:
@@ -143,11 +163,8 @@ def faithfulness_report(
         card = getattr(model, "card", None) or {}
         input_size = tuple(card.get("input_size") or model.config.input_size)
     h, w = input_size
-    feats = [
-        extract_features(model, make_loader(getattr(split, p), h, w), dev, progress=progress)
-        for p in ("query", "gallery")
-    ]
-    distmat = compute_distance(feats[0].feats, feats[1].feats, as_numpy=True)
+    if distmat is None:
+        distmat = split_distances(model, split, (h, w), dev, progress)
     chosen = choose_pairs(distmat, split.query, split.gallery, pairs, seed)
     if chosen.empty:
         raise ExplainError("no query has a true match from another camera in the gallery")

@@ -5,6 +5,10 @@ Every model honours the contract of :mod:`workbench.models.base` and is register
     from workbench.models import build_model, list_models
     model = build_model("bot", backbone="resnet50", num_classes=751)
 
+Trained elsewhere? ``import_checkpoint(path)`` reads BoT / FastReID / torchreid files
+(:mod:`workbench.models.importer`); ``wrap(module, layers={...})`` puts any other embedding
+network behind the same contract (:mod:`workbench.models.wrap`).
+
 Importing this package imports every module in it (except ``_private`` ones), so each
 ``@register_model`` runs and a new model file needs no edit here (fairseq-style discovery).
 """
@@ -53,11 +57,18 @@ for _module in pkgutil.iter_modules(__path__):
         importlib.import_module(f"{__name__}.{_module.name}")
 
 from workbench.models.bot import BoT, BoTConfig  # noqa: E402  (already imported by the loop)
+from workbench.models.importer import (  # noqa: E402
+    CheckpointFormatError,
+    UnsupportedArchitectureError,
+    import_checkpoint,
+)
+from workbench.models.wrap import WrappedModel, wrap  # noqa: E402
 
 __all__ = [
     "BNNeck",
     "BoT",
     "BoTConfig",
+    "CheckpointFormatError",
     "CheckpointMismatchError",
     "GlobalAvgPool",
     "ImageNetLoadReport",
@@ -69,6 +80,8 @@ __all__ = [
     "TrainOutput",
     "UnknownLayerError",
     "UnknownModelError",
+    "UnsupportedArchitectureError",
+    "WrappedModel",
     "build_config",
     "build_model",
     "build_model_from_spec",
@@ -76,6 +89,7 @@ __all__ = [
     "get_layer",
     "get_layer_info",
     "get_model_class",
+    "import_checkpoint",
     "list_models",
     "load_checkpoint_state",
     "load_imagenet_weights",
@@ -85,4 +99,5 @@ __all__ = [
     "resnet18",
     "resnet34",
     "resnet50",
+    "wrap",
 ]

@@ -12,6 +12,13 @@ Where we differ from the official code (both configurable):
   ``stem_relu=False`` restores that, modules.md §5.7);
 * ``normalize_embedding`` L2-normalises the eval embedding inside the model; BoT does it in the
   evaluator (``TEST.FEAT_NORM='yes'``). Off by default: the evaluator decides the distance.
+
+Options that imported FastReID / torchreid / BoT-IBN checkpoints need (:mod:`workbench.models.
+importer`), all stored in the config so an export → ``load_pretrained`` round trip keeps them:
+``stem_pool``, ``ibn``, ``nonlocal_blocks``, ``nonlocal_inter``, ``pixel_mean``/``pixel_std``
+(backbone, see :mod:`workbench.models.resnet`), ``pool="gem"`` with ``gem_p``/``gem_learnable``
+(FastReID SBS / AGW) and ``fc_dim`` (torchreid's ``resnet50_fc512``: Linear + BN + ReLU after the
+pooling; its output is the global feature the head sees).
 """
 
 from __future__ import annotations
@@ -20,10 +27,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from torch import Tensor
+from torch import Tensor, nn
 
 from workbench.models.base import LayerInfo, ModelConfig, ModelConfigError, ReIDModel, TrainOutput
-from workbench.models.heads import BNNeck, GlobalAvgPool
+from workbench.models.heads import BNNeck, FCNeck, GeM, GlobalAvgPool
 from workbench.models.registry import register_model
 from workbench.models.resnet import RESNET_DEPTHS, build_resnet, load_imagenet_weights
 
@@ -42,6 +49,17 @@ class BoTConfig(ModelConfig):
         neck_feat: eval embedding ``"after"`` the BNNeck (BoT ``TEST.NECK_FEAT``) or ``"before"``.
         normalize_embedding: L2-normalise the eval embedding.
         stem_relu: ReLU after ``bn1`` (torchvision, default) or not (official BoT code).
+        stem_pool: stem max-pool ``"pad"`` (torchvision) or ``"ceil"`` (FastReID since 2020-11).
+        ibn: IBN-a in ``layer1``–``layer3`` (BoT/FastReID ``resnet50_ibn_a``).
+        nonlocal_blocks: non-local blocks after the last n blocks of each stage (SBS/AGW R50:
+            ``(0, 2, 3, 0)``).
+        nonlocal_inter: inner channels of the non-local blocks, ``"one"`` (FastReID) or ``"half"``.
+        pixel_mean, pixel_std: pixel statistics (0–1, RGB) the weights expect, if not ImageNet's;
+            the model re-normalises its ImageNet-normalised input to them.
+        pool: ``"avg"`` (GAP) or ``"gem"`` (generalised mean).
+        gem_p: GeM exponent (initial value if learnable).
+        gem_learnable: GeM ``p`` is a parameter (FastReID SBS) or fixed (AGW).
+        fc_dim: 0, or the width of a Linear + BN + ReLU neck after pooling (torchreid fc512).
     """
 
     backbone: str = "resnet50"
@@ -51,6 +69,16 @@ class BoTConfig(ModelConfig):
     neck_feat: Literal["after", "before"] = "after"
     normalize_embedding: bool = False
     stem_relu: bool = True
+    stem_pool: Literal["pad", "ceil"] = "pad"
+    ibn: bool = False
+    nonlocal_blocks: tuple[int, int, int, int] = (0, 0, 0, 0)
+    nonlocal_inter: Literal["one", "half"] = "one"
+    pixel_mean: tuple[float, float, float] | None = None
+    pixel_std: tuple[float, float, float] | None = None
+    pool: Literal["avg", "gem"] = "avg"
+    gem_p: float = 3.0
+    gem_learnable: bool = True
+    fc_dim: int = 0
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -64,6 +92,28 @@ class BoTConfig(ModelConfig):
             raise ModelConfigError(f"width must be a positive int, got {self.width!r}")
         if self.neck_feat not in ("after", "before"):
             raise ModelConfigError(f"neck_feat must be 'after' or 'before', got {self.neck_feat!r}")
+        for name in ("nonlocal_blocks", "pixel_mean", "pixel_std"):  # JSON gives lists
+            value = getattr(self, name)
+            if isinstance(value, list):
+                setattr(self, name, tuple(value))
+        choices = {"stem_pool": ("pad", "ceil"), "nonlocal_inter": ("one", "half")}
+        for name, valid in {**choices, "pool": ("avg", "gem")}.items():
+            if getattr(self, name) not in valid:
+                raise ModelConfigError(
+                    f"{name} must be one of {', '.join(map(repr, valid))}, "
+                    f"got {getattr(self, name)!r}"
+                )
+        blocks = self.nonlocal_blocks
+        if len(blocks) != 4 or not all(isinstance(n, int) and n >= 0 for n in blocks):
+            raise ModelConfigError(f"nonlocal_blocks needs 4 counts >= 0, got {blocks!r}")
+        for name in ("pixel_mean", "pixel_std"):
+            value = getattr(self, name)
+            if value is not None and (len(value) != 3 or (name == "pixel_std" and min(value) <= 0)):
+                raise ModelConfigError(f"{name} needs 3 values (RGB, 0-1 scale), got {value!r}")
+        if not self.gem_p > 0:
+            raise ModelConfigError(f"gem_p must be > 0, got {self.gem_p!r}")
+        if not isinstance(self.fc_dim, int) or self.fc_dim < 0:
+            raise ModelConfigError(f"fc_dim must be an int >= 0, got {self.fc_dim!r}")
 
     @classmethod
     def tiny(cls, **overrides: Any) -> BoTConfig:
@@ -101,11 +151,27 @@ class BoT(ReIDModel):
             last_stride=config.last_stride,
             stem_relu=config.stem_relu,
             num_classes=0,
+            stem_pool=config.stem_pool,
+            ibn=config.ibn,
+            nonlocal_blocks=config.nonlocal_blocks,
+            nonlocal_inter=config.nonlocal_inter,
+            pixel_mean=config.pixel_mean,
+            pixel_std=config.pixel_std,
         )
         if config.pretrained is not None:
             load_imagenet_weights(self.backbone, config.pretrained)
         dim = self.backbone.num_features
-        self.pool = GlobalAvgPool()
+        self.pool: nn.Module = (
+            GeM(config.gem_p, learnable=config.gem_learnable)
+            if config.pool == "gem"
+            else GlobalAvgPool()
+        )
+        vectors = [LayerInfo("global", dim, None, "pool", "vector")]
+        self.fc: nn.Module | None = None
+        if config.fc_dim:
+            self.fc = FCNeck(dim, config.fc_dim)
+            dim = config.fc_dim
+            vectors.append(LayerInfo("fc", dim, None, "fc", "vector"))
         self.head = BNNeck(
             dim,
             config.num_classes,
@@ -116,14 +182,19 @@ class BoT(ReIDModel):
         self.embedding_dim = dim
         self.feature_dim = dim
         self.layer_info = [
-            *(row.prefixed("backbone") for row in self.backbone.stage_info),
-            LayerInfo("global", dim, None, "pool", "vector"),
+            *(row.prefixed("backbone") for row in self.backbone.map_info),
+            *vectors,
             LayerInfo("embedding", dim, None, "head", "vector"),
         ]
 
+    def _global(self, x: Tensor) -> Tensor:
+        """(B, C, h, w) layer4 map → (B, D) feature the head sees (pooled, then fc if any)."""
+        g = self.pool(x)
+        return g if self.fc is None else self.fc(g)
+
     def forward(self, images: Tensor) -> Tensor | TrainOutput:
         x = self.backbone.forward_features(images)  # (B, C, H/16, W/16) with last stride 1
-        return self.head(self.pool(x))  # eval: (B, C); train: dict
+        return self.head(self._global(x))  # eval: (B, D); train: dict
 
     def pooled_head(self) -> tuple[str, Callable[[Tensor], Tensor]]:
         """``("layer4", head)``: the embedding is ``head(GAP(layer4))`` (explainers' fast path)."""
@@ -134,11 +205,9 @@ class BoT(ReIDModel):
         return self.head.classify(embedding)
 
     def feature_maps(self, images: Tensor) -> dict[str, Tensor]:
-        maps: dict[str, Tensor] = {}
-        x = images
-        for name, stage in self.backbone.stages():
-            x = stage(x)
-            maps[name] = x
-        maps["global"] = self.pool(x)  # (B, C)
-        maps["embedding"] = self.head.embed(maps["global"])  # (B, C)
+        maps = self.backbone.named_maps(images)  # stem, [nl*], layer1 .. layer4
+        maps["global"] = g = self.pool(maps["layer4"])  # (B, C)
+        if self.fc is not None:
+            maps["fc"] = g = self.fc(g)  # (B, fc_dim)
+        maps["embedding"] = self.head.embed(g)  # (B, D)
         return maps

@@ -6,18 +6,27 @@ Re-identification" (CVPRW, arXiv 1903.07071), Sec. 3.5 / Fig. 5, as implemented 
 its bias frozen at 0 ("no shift") → bias-free linear ID classifier initialised N(0, 0.001). The
 triplet loss uses the feature *before* the BN, the ID loss the logits of the feature *after* it.
 RGA-SC's head is the same pattern (modules.md §1.4).
+
+GeM: Radenović, Tolias, Chum, "Fine-tuning CNN Image Retrieval with No Human Annotation" (TPAMI
+2018, arXiv 1711.02512), eq. 2: ``f_c = (mean_{h,w} max(x, ε)^p)^{1/p}``; FastReID's
+``GeneralizedMeanPoolingP`` (learnable ``p``, initialised at 3, SBS configs) and
+``GeneralizedMeanPooling`` (fixed ``p = 3``, AGW configs), ``ε = 1e-6``.
+
+FCNeck: torchreid's ``resnet50_fc512`` (``torchreid/models/resnet.py`` ``_construct_fc_layer``):
+Linear → BatchNorm1d → ReLU after the pooling, whose output is the embedding.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from workbench.models.base import TrainOutput
 
-__all__ = ["BNNeck", "GlobalAvgPool"]
+__all__ = ["BNNeck", "FCNeck", "GeM", "GlobalAvgPool"]
 
 
 class GlobalAvgPool(nn.Module):
@@ -28,6 +37,48 @@ class GlobalAvgPool(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return x.mean(dim=(2, 3))
+
+
+class GeM(nn.Module):
+    """Generalised-mean pooling that flattens: (B, C, h, w) → (B, C).
+
+    Args:
+        p: the exponent (3 in FastReID; 1 = average pooling, → ∞ = max pooling).
+        learnable: ``p`` is a parameter (saved as ``p``, shape (1,), FastReID's
+            ``heads.pool_layer.p``) or a fixed number that is not in the state dict.
+        eps: inputs are clamped at ``eps`` before the power.
+    """
+
+    def __init__(self, p: float = 3.0, learnable: bool = True, eps: float = 1e-6) -> None:
+        super().__init__()
+        if p <= 0:
+            raise ValueError(f"GeM needs p > 0, got {p!r}")
+        self.eps = eps
+        self.learnable = learnable
+        self.p: nn.Parameter | float
+        if learnable:
+            self.p = nn.Parameter(torch.full((1,), float(p)))
+        else:
+            self.p = float(p)
+
+    def forward(self, x: Tensor) -> Tensor:
+        p = self.p
+        return x.clamp(min=self.eps).pow(p).mean(dim=(2, 3)).pow(1.0 / p)
+
+    def extra_repr(self) -> str:
+        return f"learnable={self.learnable}" + ("" if self.learnable else f", p={self.p}")
+
+
+class FCNeck(nn.Sequential):
+    """Linear → BatchNorm1d → ReLU, (B, D_in) → (B, D_out): torchreid's ``fc`` (names ``0``, ``1``).
+
+    Initialised as torchreid does: weights N(0, 0.01), biases 0, BN weight 1.
+    """
+
+    def __init__(self, in_dim: int, out_dim: int) -> None:
+        super().__init__(nn.Linear(in_dim, out_dim), nn.BatchNorm1d(out_dim), nn.ReLU())
+        nn.init.normal_(self[0].weight, std=0.01)
+        nn.init.zeros_(self[0].bias)
 
 
 class BNNeck(nn.Module):

@@ -15,6 +15,25 @@ Options torchvision does not have, all used by ReID models:
   missed relu"; the authors say it barely matters, BoT issues #4, #117; modules.md §5.3/§5.7).
   We keep the ReLU by default, as torchvision and the ImageNet weights do; ``stem_relu=False``
   reproduces BoT / DAAF-BoT.
+* ``stem_pool`` — the stem max-pool: ``"pad"`` (torchvision, BoT, torchreid, FastReID v0.1.x:
+  ``MaxPool2d(3, 2, padding=1)``) or ``"ceil"`` (FastReID since Nov 2020, commit 42cadae:
+  ``MaxPool2d(3, 2, ceil_mode=True)`` without padding). Same output size for even inputs, other
+  windows, so a FastReID file needs the pool it was trained with.
+* ``ibn`` — IBN-a (Pan et al. 2018, "Two at Once: Enhancing Learning and Generalization Capacities
+  via IBN-Net", ECCV, arXiv 1807.09441, Fig. 3b): in every block of ``layer1``–``layer3`` the
+  ``bn1`` becomes :class:`IBN` (InstanceNorm on the first half of the channels, BatchNorm on the
+  rest); ``layer4`` keeps BN. Names as in BoT's ``resnet_ibn_a.py`` and FastReID's ``IBN``
+  (``bn1.IN.*``, ``bn1.BN.*``).
+* ``nonlocal_blocks`` — non-local blocks (Wang et al. 2018, "Non-local Neural Networks", CVPR,
+  arXiv 1711.07971, eq. 1–3, embedded dot product with the ``1/N`` normalisation) after the last
+  ``n`` blocks of each stage, named ``NL_1`` .. ``NL_4`` as in FastReID (R50 SBS/AGW: (0, 2, 3, 0)).
+  ``nonlocal_inter`` picks the inner width: ``"one"`` (a single channel: FastReID's code computes
+  ``reduc_ratio // reduc_ratio``, in every release) or ``"half"`` (``C // 2``, the paper's choice,
+  briefly in FastReID at commit c9824be).
+* ``pixel_mean`` / ``pixel_std`` — the pixel statistics (0–1 scale, RGB) the weights were trained
+  with, when they are not ImageNet's. The model still takes ImageNet-normalised input and
+  re-normalises it first (:class:`InputNorm`): a mean shift cannot be folded into ``conv1``
+  exactly, because ``conv1`` zero-pads. Not stored in the state dict (the config rebuilds it).
 * ReLUs are not in-place (torchvision's are), so a forward hook on any layer captures a tensor that
   no later op overwrites — explainers rely on that. Peak memory is unchanged: with in-place ReLU
   the BN output buffer is reused; without it, that buffer is freed instead.
@@ -22,11 +41,13 @@ Options torchvision does not have, all used by ReID models:
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
@@ -39,10 +60,15 @@ from workbench.models.base import (
 )
 
 __all__ = [
+    "IBN",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
     "RESNET_DEPTHS",
     "BasicBlock",
     "Bottleneck",
     "ImageNetLoadReport",
+    "InputNorm",
+    "NonLocal",
     "ResNet",
     "build_resnet",
     "load_imagenet_weights",
@@ -50,6 +76,10 @@ __all__ = [
     "resnet34",
     "resnet50",
 ]
+
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def _conv3x3(inp: int, out: int, stride: int = 1) -> nn.Conv2d:
@@ -60,17 +90,41 @@ def _conv1x1(inp: int, out: int, stride: int = 1) -> nn.Conv2d:
     return nn.Conv2d(inp, out, kernel_size=1, stride=stride, bias=False)
 
 
+class IBN(nn.Module):
+    """IBN-a normalisation (Pan et al. 2018): InstanceNorm (affine) on the first ``planes // 2``
+    channels, BatchNorm on the others, concatenated back in that order. (B, C, h, w) → same."""
+
+    def __init__(self, planes: int) -> None:
+        super().__init__()
+        self.half = planes // 2
+        self.IN = nn.InstanceNorm2d(self.half, affine=True)
+        self.BN = nn.BatchNorm2d(planes - self.half)
+
+    def forward(self, x: Tensor) -> Tensor:
+        a, b = torch.split(x, [self.half, x.shape[1] - self.half], dim=1)
+        return torch.cat((self.IN(a.contiguous()), self.BN(b.contiguous())), dim=1)
+
+
+def _norm1(planes: int, ibn: bool) -> nn.Module:
+    return IBN(planes) if ibn else nn.BatchNorm2d(planes)
+
+
 class BasicBlock(nn.Module):
     """Two 3×3 convs + identity (ResNet-18/34)."""
 
     expansion = 1
 
     def __init__(
-        self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None
+        self,
+        inplanes: int,
+        planes: int,
+        stride: int = 1,
+        downsample: nn.Module | None = None,
+        ibn: bool = False,
     ) -> None:
         super().__init__()
         self.conv1 = _conv3x3(inplanes, planes, stride)
-        self.bn1 = nn.BatchNorm2d(planes)
+        self.bn1 = _norm1(planes, ibn)
         self.relu = nn.ReLU()
         self.conv2 = _conv3x3(planes, planes)
         self.bn2 = nn.BatchNorm2d(planes)
@@ -89,11 +143,16 @@ class Bottleneck(nn.Module):
     expansion = 4
 
     def __init__(
-        self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None
+        self,
+        inplanes: int,
+        planes: int,
+        stride: int = 1,
+        downsample: nn.Module | None = None,
+        ibn: bool = False,
     ) -> None:
         super().__init__()
         self.conv1 = _conv1x1(inplanes, planes)
-        self.bn1 = nn.BatchNorm2d(planes)
+        self.bn1 = _norm1(planes, ibn)
         self.conv2 = _conv3x3(planes, planes, stride)
         self.bn2 = nn.BatchNorm2d(planes)
         self.conv3 = _conv1x1(planes, planes * self.expansion)
@@ -107,6 +166,60 @@ class Bottleneck(nn.Module):
         out = self.relu(self.bn2(self.conv2(out)))
         out = self.bn3(self.conv3(out))
         return self.relu(out + identity)
+
+
+class NonLocal(nn.Module):
+    """Non-local block (Wang et al. 2018, eq. 1–3, "embedded dot product"): (B, C, h, w) → same.
+
+    ``θ, φ, g`` are 1×1 convs to ``inter`` channels; ``f = θ(x)ᵀ φ(x) / N`` over the ``N = h·w``
+    positions (no softmax); ``y = f · g(x)``; ``z = W(y) + x`` with ``W`` = 1×1 conv + BN whose
+    scale and shift start at 0, so a new block is the identity. Names as FastReID's ``Non_local``.
+    """
+
+    def __init__(self, channels: int, inter: int) -> None:
+        super().__init__()
+        self.inter = inter
+        self.g = nn.Conv2d(channels, inter, 1)
+        self.theta = nn.Conv2d(channels, inter, 1)
+        self.phi = nn.Conv2d(channels, inter, 1)
+        self.W = nn.Sequential(nn.Conv2d(inter, channels, 1), nn.BatchNorm2d(channels))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """PyTorch's default conv init and a zero ``W`` BN (FastReID builds these blocks after
+        its ResNet init, so they keep both; :class:`ResNet` calls this after its own init)."""
+        for conv in (self.g, self.theta, self.phi, self.W[0]):
+            conv.reset_parameters()
+        nn.init.zeros_(self.W[1].weight)
+        nn.init.zeros_(self.W[1].bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        b, _, h, w = x.shape
+        theta = self.theta(x).flatten(2).transpose(1, 2)  # (B, N, inter)
+        phi = self.phi(x).flatten(2)  # (B, inter, N)
+        g = self.g(x).flatten(2).transpose(1, 2)  # (B, N, inter)
+        f = torch.bmm(theta, phi) / (h * w)  # (B, N, N)
+        y = torch.bmm(f, g).transpose(1, 2).reshape(b, self.inter, h, w)
+        return self.W(y) + x
+
+
+class InputNorm(nn.Module):
+    """Re-normalise ImageNet-normalised input to other pixel statistics (per channel, exact).
+
+    ``x`` holds ``(img − m_in) / s_in`` with ImageNet ``m_in, s_in``; the output is
+    ``(img − mean) / std`` = ``x · s_in / std + (m_in − mean) / std``. Buffers are not saved.
+    """
+
+    def __init__(self, mean: tuple[float, ...], std: tuple[float, ...]) -> None:
+        super().__init__()
+        m_in, s_in, m, s = (
+            torch.tensor(v).view(1, 3, 1, 1) for v in (IMAGENET_MEAN, IMAGENET_STD, mean, std)
+        )
+        self.register_buffer("scale", s_in / s, persistent=False)
+        self.register_buffer("shift", (m_in - m) / s, persistent=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return x * self.scale + self.shift
 
 
 # name -> (block, blocks per stage)
@@ -128,11 +241,18 @@ class ResNet(nn.Module):
         stem_relu: ReLU after ``bn1`` (False = BoT's official backbone).
         num_classes: size of the ``fc`` layer; 0 gives no ``fc`` (a pure backbone).
         zero_init_residual: zero the last BN gamma of every block (torchvision option, off).
+        stem_pool: ``"pad"`` (torchvision) or ``"ceil"`` (FastReID since Nov 2020) max-pool.
+        ibn: IBN-a in ``layer1``–``layer3``.
+        nonlocal_blocks: non-local blocks after the last ``n`` blocks of each stage.
+        nonlocal_inter: ``"one"`` (FastReID) or ``"half"`` inner channels of those blocks.
+        pixel_mean, pixel_std: training pixel statistics if not ImageNet's (see module doc).
 
     ``forward_features`` gives the (B, C, H/32, W/32) layer4 map (H/16 with last_stride 1);
     ``forward`` adds average pooling and ``fc`` (logits) or returns the pooled (B, C) feature
     when there is no fc. ``stages()`` lists ``(name, callable)`` to run stage by stage and
-    ``stage_info`` names them with channels and reduction.
+    ``stage_info`` names them with channels and reduction. With non-local blocks a stage's
+    output is its last ``NL_k`` block's output (``stage_info`` points there), and
+    ``map_info`` / :meth:`named_maps` add one ``"attention"`` row per block (``nl2_0`` ..).
     """
 
     def __init__(
@@ -145,20 +265,49 @@ class ResNet(nn.Module):
         stem_relu: bool = True,
         num_classes: int = 1000,
         zero_init_residual: bool = False,
+        stem_pool: Literal["pad", "ceil"] = "pad",
+        ibn: bool = False,
+        nonlocal_blocks: tuple[int, int, int, int] | list[int] = (0, 0, 0, 0),
+        nonlocal_inter: Literal["one", "half"] = "one",
+        pixel_mean: tuple[float, float, float] | None = None,
+        pixel_std: tuple[float, float, float] | None = None,
     ) -> None:
         super().__init__()
         if last_stride not in (1, 2):
             raise ValueError(f"last_stride must be 1 or 2, got {last_stride!r}")
         if width < 1:
             raise ValueError(f"width must be a positive int, got {width!r}")
+        if stem_pool not in ("pad", "ceil"):
+            raise ValueError(f"stem_pool must be 'pad' or 'ceil', got {stem_pool!r}")
+        if nonlocal_inter not in ("one", "half"):
+            raise ValueError(f"nonlocal_inter must be 'one' or 'half', got {nonlocal_inter!r}")
+        nonlocal_blocks = tuple(nonlocal_blocks)
+        if len(nonlocal_blocks) != 4 or any(
+            not 0 <= n <= b for n, b in zip(nonlocal_blocks, layers, strict=True)
+        ):
+            raise ValueError(
+                f"nonlocal_blocks needs 4 counts, each at most the stage's blocks {tuple(layers)}, "
+                f"got {nonlocal_blocks!r}"
+            )
         self.inplanes = width
+        self.input_norm: nn.Module = nn.Identity()
+        if pixel_mean is not None or pixel_std is not None:
+            mean = tuple(pixel_mean or IMAGENET_MEAN)
+            std = tuple(pixel_std or IMAGENET_STD)
+            if len(mean) != 3 or len(std) != 3 or min(std) <= 0:
+                raise ValueError(f"pixel_mean/std need 3 values (std > 0), got {mean}, {std}")
+            if (mean, std) != (IMAGENET_MEAN, IMAGENET_STD):
+                self.input_norm = InputNorm(mean, std)
         self.conv1 = nn.Conv2d(3, width, kernel_size=7, stride=2, padding=3, bias=False)
         self.bn1 = nn.BatchNorm2d(width)
         self.relu: nn.Module = nn.ReLU() if stem_relu else nn.Identity()
-        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-        self.layer1 = self._make_layer(block, width, layers[0])
-        self.layer2 = self._make_layer(block, width * 2, layers[1], stride=2)
-        self.layer3 = self._make_layer(block, width * 4, layers[2], stride=2)
+        if stem_pool == "ceil":
+            self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, ceil_mode=True)
+        else:
+            self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        self.layer1 = self._make_layer(block, width, layers[0], ibn=ibn)
+        self.layer2 = self._make_layer(block, width * 2, layers[1], stride=2, ibn=ibn)
+        self.layer3 = self._make_layer(block, width * 4, layers[2], stride=2, ibn=ibn)
         self.layer4 = self._make_layer(block, width * 8, layers[3], stride=last_stride)
         self.num_features = width * 8 * block.expansion
         self.avgpool = nn.AdaptiveAvgPool2d(1)
@@ -167,13 +316,25 @@ class ResNet(nn.Module):
         )
 
         exp = block.expansion
-        self.stage_info: list[LayerInfo] = [
-            LayerInfo("stem", width, 4, "maxpool"),
-            LayerInfo("layer1", width * exp, 4, "layer1"),
-            LayerInfo("layer2", width * 2 * exp, 8, "layer2"),
-            LayerInfo("layer3", width * 4 * exp, 16, "layer3"),
-            LayerInfo("layer4", width * 8 * exp, 16 * last_stride, "layer4"),
-        ]
+        reductions = (4, 8, 16, 16 * last_stride)
+        # stage k (1-based) runs NL_k[j] after block nl_index[k][j]: the last n blocks (FastReID)
+        self.nonlocal_index: dict[int, list[int]] = {}
+        self.stage_info: list[LayerInfo] = [LayerInfo("stem", width, 4, "maxpool")]
+        self.map_info: list[LayerInfo] = [self.stage_info[0]]
+        for k, (n, blocks) in enumerate(zip(nonlocal_blocks, layers, strict=True), start=1):
+            channels = width * 2 ** (k - 1) * exp
+            module = f"layer{k}"
+            if n:
+                inter = 1 if nonlocal_inter == "one" else channels // 2
+                setattr(self, f"NL_{k}", nn.ModuleList(NonLocal(channels, inter) for _ in range(n)))
+                self.nonlocal_index[k] = list(range(blocks - n, blocks))
+                for j in range(n):
+                    row = LayerInfo(f"nl{k}_{j}", channels, reductions[k - 1], f"NL_{k}.{j}")
+                    self.map_info.append(dataclasses.replace(row, kind="attention"))
+                module = f"NL_{k}.{n - 1}"
+            row = LayerInfo(f"layer{k}", channels, reductions[k - 1], module)
+            self.stage_info.append(row)
+            self.map_info.append(row)
 
         # torchvision initialisation
         for m in self.modules():
@@ -182,6 +343,9 @@ class ResNet(nn.Module):
             elif isinstance(m, nn.BatchNorm2d):
                 nn.init.ones_(m.weight)
                 nn.init.zeros_(m.bias)
+        for m in self.modules():
+            if isinstance(m, NonLocal):  # a new non-local block is the identity
+                m.reset_parameters()
         if zero_init_residual:
             for m in self.modules():
                 if isinstance(m, Bottleneck):
@@ -190,7 +354,12 @@ class ResNet(nn.Module):
                     nn.init.zeros_(m.bn2.weight)
 
     def _make_layer(
-        self, block: type[BasicBlock] | type[Bottleneck], planes: int, blocks: int, stride: int = 1
+        self,
+        block: type[BasicBlock] | type[Bottleneck],
+        planes: int,
+        blocks: int,
+        stride: int = 1,
+        ibn: bool = False,
     ) -> nn.Sequential:
         downsample = None
         if stride != 1 or self.inplanes != planes * block.expansion:
@@ -198,24 +367,46 @@ class ResNet(nn.Module):
                 _conv1x1(self.inplanes, planes * block.expansion, stride),
                 nn.BatchNorm2d(planes * block.expansion),
             )
-        layers = [block(self.inplanes, planes, stride, downsample)]
+        layers = [block(self.inplanes, planes, stride, downsample, ibn=ibn)]
         self.inplanes = planes * block.expansion
-        layers += [block(self.inplanes, planes) for _ in range(1, blocks)]
+        layers += [block(self.inplanes, planes, ibn=ibn) for _ in range(1, blocks)]
         return nn.Sequential(*layers)
 
     def forward_stem(self, x: Tensor) -> Tensor:
         """(B, 3, H, W) → (B, width, H/4, W/4)."""
-        return self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        return self.maxpool(self.relu(self.bn1(self.conv1(self.input_norm(x)))))
+
+    def _forward_stage(self, k: int, x: Tensor, maps: dict[str, Tensor] | None = None) -> Tensor:
+        """Stage ``k`` block by block, with its non-local blocks (their outputs go to ``maps``)."""
+        index = self.nonlocal_index.get(k, [])
+        blocks: nn.Sequential = getattr(self, f"layer{k}")
+        for i, blk in enumerate(blocks):
+            x = blk(x)
+            if i in index:
+                j = index.index(i)
+                x = getattr(self, f"NL_{k}")[j](x)
+                if maps is not None:
+                    maps[f"nl{k}_{j}"] = x
+        return x
 
     def stages(self) -> list[tuple[str, Callable[[Tensor], Tensor]]]:
-        """``[("stem", forward_stem), ("layer1", layer1), ..., ("layer4", layer4)]``."""
-        return [
-            ("stem", self.forward_stem),
-            ("layer1", self.layer1),
-            ("layer2", self.layer2),
-            ("layer3", self.layer3),
-            ("layer4", self.layer4),
-        ]
+        """``[("stem", forward_stem), ("layer1", layer1), ..., ("layer4", layer4)]``.
+
+        A stage with non-local blocks is a callable that runs them between its blocks.
+        """
+        out: list[tuple[str, Callable[[Tensor], Tensor]]] = [("stem", self.forward_stem)]
+        for k in range(1, 5):
+            fn = partial(self._forward_stage, k) if k in self.nonlocal_index else None
+            out.append((f"layer{k}", fn or getattr(self, f"layer{k}")))
+        return out
+
+    def named_maps(self, x: Tensor) -> dict[str, Tensor]:
+        """Every ``map_info`` map of (B, 3, H, W) input, in forward order."""
+        maps = {"stem": self.forward_stem(x)}
+        x = maps["stem"]
+        for k in range(1, 5):
+            x = maps[f"layer{k}"] = self._forward_stage(k, x, maps)
+        return maps
 
     def forward_features(self, x: Tensor) -> Tensor:
         """(B, 3, H, W) → layer4 map (B, num_features, H/r, W/r), r = 32 or 16."""

@@ -9,9 +9,41 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+DEVICE_PATTERN = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+class ConfigError(ValueError):
+    """A setting with the wrong type or out of range; names the key, the value and the range."""
+
+
+def _check(
+    obj: object, key: str, kind: type, lo: float | None = None, hi: float | None = None,
+    *, lo_open: bool = False, optional: bool = False, where: str = "",
+) -> None:  # fmt: skip
+    """Check ``obj.key`` is a ``kind`` (int / float; bools refused) in ``[lo, hi]``."""
+    value = getattr(obj, key)
+    name = f"{where}.{key}" if where else key
+    if value is None and optional:
+        return
+    numbers = (int,) if kind is int else (int, float)
+    if isinstance(value, bool) or not isinstance(value, numbers):
+        want = "a whole number" if kind is int else "a number"
+        raise ConfigError(f"{name}={value!r}: need {want}" + (" or null" if optional else ""))
+    if kind is float and not math.isfinite(value):
+        raise ConfigError(f"{name}={value!r}: need a finite number")
+    low = lo is not None and (value <= lo if lo_open else value < lo)
+    if low or (hi is not None and value > hi):
+        lo_s = "" if lo is None else f"{'>' if lo_open else '>='} {lo:g}"
+        hi_s = "" if hi is None else f"<= {hi:g}"
+        raise ConfigError(
+            f"{name}={value!r}: need a value {' and '.join(filter(None, (lo_s, hi_s)))}"
+        )
 
 
 @dataclass
@@ -26,6 +58,30 @@ class DataConfig:
     pad: int = 10
     erasing_p: float = 0.5
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.root, str | Path) or not str(self.root):
+            raise ConfigError(f"data.root={self.root!r}: need the path of a dataset folder")
+        w = "data"
+        _check(self, "height", int, 16, 4096, where=w)
+        _check(self, "width", int, 8, 4096, where=w)
+        _check(self, "batch_size", int, 2, where=w)
+        _check(self, "num_instances", int, 1, where=w)
+        _check(self, "workers", int, 0, 256, where=w)
+        _check(self, "flip_p", float, 0, 1, where=w)
+        _check(self, "pad", int, 0, where=w)
+        _check(self, "erasing_p", float, 0, 1, where=w)
+        if self.batch_size % self.num_instances:
+            raise ConfigError(
+                f"data.batch_size={self.batch_size} is not a multiple of data.num_instances="
+                f"{self.num_instances}; a P×K batch holds K images of each of P identities"
+            )
+        if self.batch_size // self.num_instances < 2:
+            raise ConfigError(
+                f"data.batch_size={self.batch_size} with data.num_instances={self.num_instances} "
+                f"gives batches of one identity (P = 1): the triplet loss would be 0; use "
+                f"batch_size >= 2 * num_instances"
+            )
+
 
 @dataclass
 class OptimConfig:
@@ -36,6 +92,21 @@ class OptimConfig:
     milestones: tuple[int, ...] = (25, 35)
     gamma: float = 0.1
 
+    def __post_init__(self) -> None:
+        w = "optim"
+        _check(self, "lr", float, 0, 10, lo_open=True, where=w)
+        _check(self, "weight_decay", float, 0, where=w)
+        _check(self, "epochs", int, 1, where=w)
+        _check(self, "warmup_epochs", int, 0, where=w)
+        _check(self, "gamma", float, 0, 1, lo_open=True, where=w)
+        ms = self.milestones
+        if not isinstance(ms, tuple | list) or not all(
+            isinstance(m, int) and not isinstance(m, bool) and m >= 1 for m in ms
+        ):
+            raise ConfigError(f"optim.milestones={ms!r}: need a list of epochs >= 1, e.g. [25, 35]")
+        if list(ms) != sorted(ms):
+            raise ConfigError(f"optim.milestones={list(ms)}: need increasing epochs")
+
 
 @dataclass
 class LossConfig:
@@ -44,6 +115,16 @@ class LossConfig:
     triplet_weight: float = 1.0
     center_weight: float = 0.0  # BoT with center loss: 5e-4
     center_lr: float = 0.5
+
+    def __post_init__(self) -> None:
+        w = "loss"
+        _check(self, "label_smoothing", float, 0, 1, where=w)
+        if self.label_smoothing >= 1:
+            raise ConfigError(f"loss.label_smoothing={self.label_smoothing}: need a value < 1")
+        _check(self, "triplet_margin", float, 0, optional=True, where=w)
+        _check(self, "triplet_weight", float, 0, where=w)
+        _check(self, "center_weight", float, 0, where=w)
+        _check(self, "center_lr", float, 0, lo_open=True, where=w)
 
 
 @dataclass
@@ -60,6 +141,29 @@ class TrainConfig:
     eval_every: int = 10  # epochs; 0 = only at the end
     flip_eval: bool = False
     max_steps_per_epoch: int | None = None  # for smoke tests
+
+    def __post_init__(self) -> None:
+        """Every setting is checked here, once, so a bad one fails before any work starts."""
+        if not isinstance(self.model, str) or not self.model:
+            raise ConfigError(f"model={self.model!r}: need a registered model name, e.g. 'bot'")
+        if not isinstance(self.model_config, dict):
+            raise ConfigError(
+                f"model_config={self.model_config!r}: need a JSON object of model settings, "
+                f'e.g. {{"width": 32}}'
+            )
+        for key, cls in (("data", DataConfig), ("optim", OptimConfig), ("loss", LossConfig)):
+            if not isinstance(getattr(self, key), cls):
+                raise ConfigError(f"{key}: need a {cls.__name__} (a JSON object in a config file)")
+        _check(self, "seed", int, 0, 2**63 - 1)
+        if not isinstance(self.device, str) or not DEVICE_PATTERN.match(self.device):
+            raise ConfigError(
+                f"device={self.device!r}: not a device; use auto, cpu, cuda, cuda:N or mps"
+            )
+        for key in ("amp", "channels_last", "flip_eval"):
+            if not isinstance(getattr(self, key), bool):
+                raise ConfigError(f"{key}={getattr(self, key)!r}: need true or false")
+        _check(self, "eval_every", int, 0)
+        _check(self, "max_steps_per_epoch", int, 1, optional=True)
 
     # -- (de)serialisation --------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -97,7 +201,7 @@ def _from_dict(cls: type, d: dict[str, Any], where: str) -> Any:
         default = getattr(cls(), name) if name in ("data", "optim", "loss") else None
         if dataclasses.is_dataclass(default):
             kwargs[name] = _from_dict(type(default), value, f"{where}.{name}")
-        elif name == "milestones":
+        elif name == "milestones" and isinstance(value, list | tuple):
             kwargs[name] = tuple(value)
         else:
             kwargs[name] = value
@@ -113,6 +217,8 @@ def apply_overrides(config: TrainConfig, overrides: dict[str, Any]) -> TrainConf
         node = d
         *parents, leaf = key.split(".")
         for p in parents:
+            if not isinstance(node.get(p), dict):
+                raise ValueError(f"unknown config key {key!r}")
             node = node[p]
         if leaf not in node and parents != ["model_config"]:
             raise ValueError(f"unknown config key {key!r}")

@@ -1,6 +1,10 @@
 """Turn a finished training run into shippable weights: fp16 safetensors + a model card.
 
-``workbench export --run RUN --name NAME [--folder weights]``
+``workbench export --run RUN --name NAME [--folder weights] [--overwrite]``
+
+Existing weights are never replaced without ``overwrite``, and the name is a plain name. The
+card is published last (``save_pretrained``): an export that fails midway — in the evaluation,
+on a full disk, by Ctrl-C — leaves nothing in ``folder``.
 
 The card's metrics are measured on the *exported* (fp16-rounded) weights, so that
 ``workbench eval --weights NAME`` reproduces them; the card also keeps the run's own final
@@ -24,14 +28,23 @@ def export_run(
     dtype: torch.dtype = torch.float16,
     evaluate: bool = True,
     progress: bool = False,
+    overwrite: bool = False,
 ) -> dict[str, Any]:
     """Export ``run/model.safetensors`` as ``folder/name.safetensors`` with ``folder/name.json``."""
     from workbench.data.readers import load_split
     from workbench.evaluate.protocol import evaluate_model
-    from workbench.pretrained import load_pretrained, save_pretrained
+    from workbench.pretrained import check_can_save, load_pretrained, save_pretrained
     from workbench.train.config import TrainConfig
 
     run = Path(run)
+    check_can_save(folder, name, overwrite)  # before any work
+    if not run.is_dir():
+        raise FileNotFoundError(f"{run}: no such run folder; pass the --out of `workbench train`")
+    if not (run / "model.safetensors").exists():
+        raise FileNotFoundError(
+            f"{run}: no model.safetensors; this is not a finished run of `workbench train` "
+            f"(train it to the end, or --resume it)"
+        )
     model = load_pretrained(run / "model.safetensors")
     run_card = model.card
     config = TrainConfig.from_dict(run_card["train_config"])
@@ -49,6 +62,8 @@ def export_run(
             f"--seed {meta['seed']} --height {meta['height']} --width {meta['width']}",
         }
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines() if line]
+    if not log:
+        raise ValueError(f"{run / 'log.jsonl'}: the run logged no completed epoch; nothing to ship")
     card_fields: dict[str, Any] = {
         "input_size": run_card["input_size"],
         "data": data,
@@ -67,15 +82,68 @@ def export_run(
             f"--out runs/{name} && workbench export --run runs/{name} --name {name}"
         ).lstrip(" &"),
     }
-    spec = {"name": run_card["architecture"], "config": run_card["model_config"]}
-    card = save_pretrained(model, folder, name, spec["name"], spec["config"], dtype, **card_fields)
-    if evaluate:
-        exported = load_pretrained(Path(folder) / f"{name}.json")
-        split = load_split(config.data.root)
+    split = load_split(config.data.root) if evaluate else None  # a bad dataset fails here
+
+    def measure(exported: torch.nn.Module) -> dict[str, Any]:
         h, w = run_card["input_size"]
         result = evaluate_model(exported, split, h, w, progress=progress)
-        card["metrics"] = {k: round(v, 2) for k, v in result.headline().items()}
-        card["metrics"]["protocol"] = "Market-1501 (cosine, no re-ranking, no flip)"
-        card_path = Path(folder) / f"{name}.json"
-        card_path.write_text(json.dumps(card, indent=2) + "\n")
-    return card
+        metrics: dict[str, Any] = {k: round(v, 2) for k, v in result.headline().items()}
+        metrics["protocol"] = "Market-1501 (cosine, no re-ranking, no flip)"
+        return metrics
+
+    return save_pretrained(
+        model,
+        folder,
+        name,
+        run_card["architecture"],
+        run_card["model_config"],
+        dtype,
+        overwrite=overwrite,
+        measure=measure if evaluate else None,
+        **card_fields,
+    )
+
+
+def export_imported(
+    path: str | Path,
+    name: str,
+    folder: str | Path = "weights",
+    source: str | None = None,
+    dtype: torch.dtype = torch.float32,
+    overwrite: bool = False,
+    **config: Any,
+) -> dict[str, Any]:
+    """Import a BoT / FastReID / torchreid checkpoint and ship it as ``folder/name.safetensors``.
+
+    ``workbench export --from model.pth --name NAME``. The card names the source file (and its
+    sha256), the source codebase and the full model config (every option the import inferred),
+    so ``load_pretrained(NAME)`` rebuilds the same model. Weights stay float32 by default, so the
+    loaded model returns exactly the imported model's embeddings; ``dtype=torch.float16`` halves
+    the file. No metrics are measured (run ``workbench eval --weights NAME --data ...``).
+    """
+    from workbench.models.importer import import_checkpoint
+    from workbench.pretrained import check_can_save, save_pretrained, sha256_file
+
+    check_can_save(folder, name, overwrite)  # before any work
+    model = import_checkpoint(path, source, **config)
+    report = model.import_report
+    card_fields: dict[str, Any] = {
+        "input_size": list(model.config.input_size),
+        "source": report.source,
+        "source_file": Path(path).name,
+        "source_sha256": sha256_file(path),
+        "embedding": report.embedding,
+        "imported": {"mapped": report.mapped, "dropped": report.dropped, "filled": report.filled},
+        "reproduce": f"workbench export --from {Path(path).name} --source {report.source} "
+        f"--name {name}",
+    }
+    return save_pretrained(
+        model,
+        folder,
+        name,
+        "bot",
+        model.config.to_dict(),
+        dtype,
+        overwrite=overwrite,
+        **card_fields,
+    )

@@ -42,7 +42,15 @@ from workbench.train.distributed import (
 
 
 class TrainingDiverged(RuntimeError):
-    """A loss became NaN or infinite; the last good checkpoint is left untouched."""
+    """A loss became NaN or infinite; the last good checkpoint (if any) is left untouched."""
+
+
+class ResumeMismatchError(ValueError):
+    """``--resume`` with data, model or input size other than the checkpoint's; names each."""
+
+
+class EvaluationFailed(RuntimeError):
+    """The periodic evaluation failed; the epoch it followed is already saved."""
 
 
 @dataclass
@@ -95,11 +103,23 @@ class Trainer:
         self.use_amp = config.amp and self.device.type == "cuda"
         self.channels_last = config.channels_last and self.device.type == "cuda"
 
+        # a resumed run is checked before any data is read: a wrong --out fails at once
+        ckpt = load_checkpoint(self.out) if resume else None
+        if ckpt is not None:
+            _check_same_run(self.out, ckpt["config"], config)
         seed_everything(config.seed)
         self.split = load_split(config.data.root)
         _, self.pid_to_label = relabel(self.split.train.pid)
         self.num_classes = len(self.pid_to_label)
         self.train_pids = np.asarray(self.split.train.pid)
+        if ckpt is not None:
+            _check_same_identities(self.out, ckpt, self.pid_to_label, config.data.root)
+        if self.num_classes < 2:
+            raise ValueError(
+                f"{config.data.root}: the training split holds {self.num_classes} identity; "
+                f"ReID training needs at least 2 (with one, every loss is 0 and nothing is "
+                f"learnt); use a dataset with more identities"
+            )
 
         self.model = self._build_model().to(self.device)
         if self.channels_last:
@@ -108,8 +128,8 @@ class Trainer:
         self._build_optimisers()
         self.start_epoch = 0
         self.history: list[dict[str, Any]] = []
-        if resume:
-            self._resume()
+        if ckpt is not None:
+            self._resume(ckpt)
         elif self.env.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
             if (self.out / CHECKPOINT_NAME).exists():
@@ -234,10 +254,9 @@ class Trainer:
             state["center_optimizer"] = self.center_optimizer.state_dict()  # type: ignore[union-attr]
         return state
 
-    def _resume(self) -> None:
+    def _resume(self, ckpt: dict[str, Any]) -> None:
         from workbench.models.registry import load_checkpoint_state
 
-        ckpt = load_checkpoint(self.out)
         load_checkpoint_state(self.model, ckpt["model"])
         self.optimizer.load_state_dict(ckpt["optimizer"])
         self.scheduler.load_state_dict(ckpt["scheduler"])
@@ -306,8 +325,7 @@ class Trainer:
                 raise TrainingDiverged(
                     f"loss became {loss.item()} at epoch {epoch + 1}, step {step + 1} "
                     f"(id {id_loss.item():.4g}, triplet {tri_loss.item():.4g}, "
-                    f"center {center_loss.item():.4g}); the last good checkpoint in {self.out} "
-                    f"is intact — lower optim.lr, or disable amp, and --resume"
+                    f"center {center_loss.item():.4g}); {self._on_disk(epoch)}"
                 )
             self.optimizer.zero_grad(set_to_none=True)
             if self.center_optimizer is not None:
@@ -349,6 +367,19 @@ class Trainer:
             seconds=secs,
             images_per_second=seen * self.env.world_size / max(secs, 1e-9),
             extra=dict(zip(names, means[5:], strict=True)),
+        )
+
+    def _on_disk(self, epoch: int) -> str:
+        """What a run stopped during ``epoch`` (0-based) leaves, and how to go on from it."""
+        path = self.out / CHECKPOINT_NAME
+        if epoch > 0 and path.exists():
+            return (
+                f"{path} holds the {epoch} completed epoch(s) before it, untouched; lower "
+                f"optim.lr (or disable amp) and --resume"
+            )
+        return (
+            "no checkpoint was written yet (it stopped in the first epoch), so there is "
+            "nothing to resume; lower optim.lr (or disable amp) and start again"
         )
 
     def _extra_losses(
@@ -397,22 +428,35 @@ class Trainer:
             record: dict[str, Any] = dict(stats.__dict__)
             last = epoch + 1 == oc.epochs
             every = self.config.eval_every
-            if self.env.is_main and (last or (every and (epoch + 1) % every == 0)):
-                metrics = self.evaluate()
-                record["metrics"] = metrics
             self.history.append(record)
             if self.env.is_main:
+                # save first: a failing evaluation must not lose the epoch just trained
                 atomic_save(self._state(epoch + 1), self.out / CHECKPOINT_NAME)
-                with open(self.out / "log.jsonl", "a") as f:
-                    f.write(json.dumps(record) + "\n")
-                if self.progress:
-                    print(_format_record(record), flush=True)
+                if last or (every and (epoch + 1) % every == 0):
+                    try:
+                        metrics = self.evaluate()
+                    except Exception as e:
+                        self._log(record)
+                        raise EvaluationFailed(
+                            f"evaluation after epoch {epoch + 1} failed ({type(e).__name__}: "
+                            f"{e}); the epoch is saved in {self.out / CHECKPOINT_NAME}: fix the "
+                            f"cause and --resume"
+                        ) from e
+                    record["metrics"] = metrics
+                    atomic_save(self._state(epoch + 1), self.out / CHECKPOINT_NAME)  # + metrics
+                self._log(record)
             barrier(self.env)
         if self.env.is_main:
             if not metrics and self.history:
                 metrics = self.history[-1].get("metrics") or self.evaluate()
             self._export(metrics)
         return metrics
+
+    def _log(self, record: dict[str, Any]) -> None:
+        with open(self.out / "log.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+        if self.progress:
+            print(_format_record(record), flush=True)
 
     def _export(self, metrics: dict[str, Any]) -> None:
         from workbench.pretrained import save_pretrained
@@ -425,10 +469,48 @@ class Trainer:
             self.config.model,
             model_config,
             dtype=torch.float32,
+            overwrite=True,  # the run's own weights, rewritten when a resumed run ends
             input_size=[self.config.data.height, self.config.data.width],
             metrics=metrics,
             train_config=self.config.to_dict(),
         )
+
+
+def _check_same_run(out: Path, saved: dict[str, Any], config: TrainConfig) -> None:
+    """Refuse to resume with another model or input size than the checkpoint; name each change."""
+    now = config.to_dict()
+    diffs = []
+    for key, label in (("model", "model"), ("model_config", "model config")):
+        if saved.get(key) != now[key]:
+            diffs.append(f"{label} {saved.get(key)!r} -> {now[key]!r}")
+    old_size = (saved.get("data", {}).get("height"), saved.get("data", {}).get("width"))
+    new_size = (config.data.height, config.data.width)
+    if old_size != new_size:
+        diffs.append(f"input size {old_size[0]}x{old_size[1]} -> {new_size[0]}x{new_size[1]}")
+    if diffs:
+        raise ResumeMismatchError(
+            f"cannot resume {out}: the settings differ from its checkpoint: {'; '.join(diffs)}; "
+            f"resume with the run's own settings (drop those options), or start a new run "
+            f"in another --out"
+        )
+
+
+def _check_same_identities(
+    out: Path, ckpt: dict[str, Any], pid_to_label: dict[int, int], root: str
+) -> None:
+    """Refuse to resume on other training identities than the checkpoint's label table."""
+    saved = {int(k): int(v) for k, v in ckpt.get("pid_to_label", {}).items()}
+    now = {int(k): int(v) for k, v in pid_to_label.items()}
+    if saved == now:
+        return
+    gone, new = sorted(set(saved) - set(now)), sorted(set(now) - set(saved))
+    saved_root = ckpt["config"].get("data", {}).get("root")
+    raise ResumeMismatchError(
+        f"cannot resume {out}: the training data differs from its checkpoint: the checkpoint "
+        f"has {len(saved)} identities (data {saved_root}), {root} has {len(now)}; "
+        f"{len(gone)} missing (e.g. {gone[:5]}), {len(new)} new (e.g. {new[:5]}); resume with "
+        f"the run's own data (--data {saved_root}), or start a new run in another --out"
+    )
 
 
 def _format_record(r: dict[str, Any]) -> str:

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from workbench.data.annotations import KEYPOINT_DIR, MASK_DIR, read_keypoints
+from workbench.data.manifest import check_complete
 from workbench.data.readers.registry import DatasetLayoutError, LayoutNotFound
 from workbench.data.split import FileNameError, Split, parse_market_name
 
@@ -30,6 +31,16 @@ MARKET_FOLDERS: dict[str, str] = {
 }
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")  # anything else (Thumbs.db, ...) is skipped
 _SHOW_BAD = 5  # bad file names quoted in an error
+
+
+class EmptyFolderError(DatasetLayoutError):
+    """A dataset folder without any image."""
+
+
+def _quote(items: list[str]) -> str:
+    """The first few items, and how many more."""
+    more = f" and {len(items) - _SHOW_BAD} more" if len(items) > _SHOW_BAD else ""
+    return f"{items[:_SHOW_BAD]}{more}"
 
 
 def show(rel: str) -> str:
@@ -68,13 +79,41 @@ def read_image_folder(folder: Path) -> pd.DataFrame:
 
     Every name is parsed before failing, so one error lists all bad names (count + the first few).
     """
-    names = sorted(
-        e.name
-        for e in os.scandir(folder)
-        if e.name.lower().endswith(IMAGE_SUFFIXES) and e.is_file()
-    )
-    if not names:
+    names, broken, subfolders = [], [], []
+    for e in os.scandir(folder):
+        if e.is_dir():
+            subfolders.append(e.name)
+        elif e.name.lower().endswith(IMAGE_SUFFIXES):
+            (names if e.is_file() else broken).append(e.name)  # is_file() follows symlinks
+    names.sort()
+    if broken:
         raise DatasetLayoutError(
+            f"{folder}: {len(broken)} image entries are broken symbolic links or not files: "
+            f"{_quote(sorted(broken))}; restore their targets or remove them"
+        )
+    nested = [
+        f"{sub}/{n}"
+        for sub in sorted(subfolders)
+        for n in sorted(os.listdir(folder / sub))
+        if n.lower().endswith(IMAGE_SUFFIXES)
+    ]
+    if nested:
+        warnings.warn(
+            f"{folder}: {len(nested)} images in subfolders are not read (only the folder's own "
+            f"images are): {_quote(nested)}; move them up if they belong to the dataset",
+            stacklevel=2,
+        )
+    stems: dict[str, list[str]] = {}
+    for n in names:
+        stems.setdefault(os.path.splitext(n)[0], []).append(n)
+    doubled = [" = ".join(v) for v in stems.values() if len(v) > 1]
+    if doubled:
+        raise DatasetLayoutError(
+            f"{folder}: {len(doubled)} images are stored twice under different suffixes and "
+            f"would count twice: {_quote(doubled)}; keep one file of each"
+        )
+    if not names:
+        raise EmptyFolderError(
             f"{folder}: no images ({', '.join('*' + s for s in IMAGE_SUFFIXES)}) in this folder; "
             f"the dataset was unpacked incompletely or into another folder: unpack it again"
         )
@@ -133,11 +172,23 @@ def add_annotations(table: pd.DataFrame, data_dir: Path, folder_name: str) -> pd
 
 
 def read_market_style(data_dir: Path, name: str, meta: dict | None = None) -> Split:
-    """Read the three folders of ``data_dir`` with the junk policy of this module's docstring."""
+    """Read the three folders of ``data_dir`` with the junk policy of this module's docstring.
+
+    A folder the workbench generated is checked against its manifest (``manifest.py``) first.
+    """
     parts = {}
     meta = dict(meta or {})
+    check_complete(data_dir, None)  # an unfinished generation: refuse before reading anything
+    tables = {}
+    for folder_name in MARKET_FOLDERS.values():
+        try:
+            tables[folder_name] = read_image_folder(data_dir / folder_name)
+        except EmptyFolderError:
+            check_complete(data_dir, {folder_name: 0})  # an empty folder of a generated dataset
+            raise
+    check_complete(data_dir, {name: len(t) for name, t in tables.items()})
     for part, folder_name in MARKET_FOLDERS.items():
-        table = read_image_folder(data_dir / folder_name)
+        table = tables[folder_name]
         junk = table["pid"] == -1
         if part == "train" and junk.any():
             meta["train_junk_dropped"] = int(junk.sum())

@@ -8,6 +8,9 @@
     OUT/market_attribute.mat                         the same in Lin et al.'s format
     OUT/synth.json                                   generator settings, cameras, counts
 
+``synth.json`` is written last, atomically; until then ``OUT/.synth-incomplete`` marks the folder
+as an unfinished generation, which every reader refuses (``workbench.data.manifest``).
+
 The same arguments give a byte-identical tree whatever the number of workers: every image draws
 from its own random stream (``seeds.py``), every file is written whole, tables are sorted, and
 nothing records a time or a path. Images are rendered in parallel processes, in chunks; each
@@ -39,18 +42,21 @@ from workbench.data.annotations import (
     write_keypoints,
 )
 from workbench.data.attributes import write_attribute_mat
+from workbench.data.manifest import META_FILE, PARTIAL_FILE, check_complete
 from workbench.data.schema import MARKET_ATTRIBUTES
 from workbench.data.synth.camera import make_cameras
 from workbench.data.synth.compose import Studio
 from workbench.data.synth.identity import ATTRIBUTE_NAMES, Identity, attribute_table
 from workbench.data.synth.plan import FOLDERS, ImageSpec, Plan, make_plan
 from workbench.data.synth.summary import SynthSummary
+from workbench.fileio import atomic_write_text
 
 GENERATOR_VERSION = "1.0"
 DEFAULT_IDS = 500
 MIN_HEIGHT, MIN_WIDTH = 64, 32
-META_FILE, ATTRIBUTE_CSV, ATTRIBUTE_MAT = "synth.json", "attributes.csv", "market_attribute.mat"
-_OUTPUTS = (*FOLDERS, MASK_DIR, KEYPOINT_DIR, ATTRIBUTE_CSV, ATTRIBUTE_MAT, META_FILE)
+MAX_HEIGHT = 1024  # 4096x2048 took 4.3 GB per worker; ReID models use 256x128 to 384x192
+ATTRIBUTE_CSV, ATTRIBUTE_MAT = "attributes.csv", "market_attribute.mat"
+_OUTPUTS = (*FOLDERS, MASK_DIR, KEYPOINT_DIR, ATTRIBUTE_CSV, ATTRIBUTE_MAT, META_FILE, PARTIAL_FILE)
 
 # per-process state of a worker: the studio, the identities and the output root
 _WORKER: dict = {}
@@ -69,6 +75,14 @@ def _check_arguments(
         )
     if not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed={seed!r}: need a non-negative integer")
+    for name, v in (("height", height), ("width", width)):
+        if not isinstance(v, (int, np.integer)) or isinstance(v, bool):
+            raise ValueError(f"{name}={v!r}: need a whole number of pixels")
+    if height > MAX_HEIGHT:
+        raise ValueError(
+            f"height={height}: at most {MAX_HEIGHT} pixels (memory grows with the image area); "
+            f"Market-1501 uses 128x64, models 256x128 to 384x192"
+        )
     if height < MIN_HEIGHT or width < MIN_WIDTH:
         raise ValueError(
             f"height={height}, width={width}: images must be at least {MIN_HEIGHT}x{MIN_WIDTH} "
@@ -89,7 +103,7 @@ def _prepare(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise ValueError(f"{out}: exists and is a file; pass a folder path")
     if out.is_dir() and any(out.iterdir()):
-        if not (out / META_FILE).is_file():
+        if not ((out / META_FILE).is_file() or (out / PARTIAL_FILE).is_file()):
             raise ValueError(
                 f"{out}: folder is not empty and holds no {META_FILE}, so it is not a synthetic "
                 f"dataset that may be overwritten; pass a new or empty folder"
@@ -127,13 +141,24 @@ def _render_chunk(specs: list[ImageSpec]) -> ChunkResult:
         if not (ok1 and ok2):
             raise RuntimeError(f"OpenCV could not encode {spec.name}")
         t2 = time.perf_counter()
-        jpg.tofile(str(root / spec.folder / spec.name))
-        png.tofile(str(root / MASK_DIR / spec.folder / (spec.name[:-4] + ".png")))
+        _write_file(root / spec.folder / spec.name, jpg)
+        _write_file(root / MASK_DIR / spec.folder / (spec.name[:-4] + ".png"), png)
         times["render"] += t1 - t0
         times["encode"] += t2 - t1
         times["write"] += time.perf_counter() - t2
         out.append((spec.folder, spec.name, r.keypoints))
     return out, times
+
+
+def _write_file(path: Path, data: np.ndarray) -> None:
+    """Write encoded bytes; an OSError (a full disk) names the file."""
+    try:
+        with open(path, "wb") as f:
+            f.write(data.tobytes())
+    except OSError as e:
+        if e.errno is not None and e.filename is None:
+            raise OSError(e.errno, e.strerror, str(path)) from e
+        raise
 
 
 def _chunks(specs: list[ImageSpec], workers: int) -> list[list[ImageSpec]]:
@@ -242,9 +267,10 @@ def generate(
     start = time.perf_counter()
     plan = make_plan(n_ids, seed, make_cameras(seed))
     _prepare(root)
-    # synth.json first: it marks the folder as ours, so a rerun after a crash may replace it
+    # the marker first: it makes the folder ours (a rerun may replace it) and incomplete
     meta = _meta(plan, seed, height, width)
-    (root / META_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n", "utf-8")
+    settings = {k: meta[k] for k in ("ids", "seed", "height", "width")}
+    (root / PARTIAL_FILE).write_text(json.dumps(settings) + "\n", "utf-8")
     if workers is None:
         workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
         workers = workers or os.cpu_count() or 1
@@ -258,6 +284,9 @@ def generate(
             stages[k] += v
     t = time.perf_counter()
     _write_tables(root, plan, keypoints)
+    # the manifest last, whole: from now on the folder reads as a complete dataset
+    atomic_write_text(root / META_FILE, json.dumps(meta, indent=2, sort_keys=True) + "\n")
+    (root / PARTIAL_FILE).unlink()
     stages["tables"] = time.perf_counter() - t
     counts = meta["counts"]
     return SynthSummary(
@@ -277,6 +306,16 @@ def generate(
         workers=workers,
         stage_seconds={k: round(v, 3) for k, v in stages.items()},
     )
+
+
+def _is_complete(root: Path, meta: dict) -> bool:
+    """Marker gone, every table there and every folder holding the count of its manifest."""
+    counts = {f: sum(1 for _ in os.scandir(root / f)) for f in FOLDERS if (root / f).is_dir()}
+    try:
+        check_complete(root, counts)
+    except FileNotFoundError:
+        return False
+    return len(counts) == len(FOLDERS)
 
 
 def ensure_synthetic(
@@ -304,7 +343,6 @@ def ensure_synthetic(
             "height": height,
             "width": width,
         }
-        # the attribute .mat is written last: its presence means the run completed
-        if all(meta.get(k) == v for k, v in wanted.items()) and (root / ATTRIBUTE_MAT).exists():
+        if all(meta.get(k) == v for k, v in wanted.items()) and _is_complete(root, meta):
             return root, None
     return root, generate(root, ids=ids, seed=seed, height=height, width=width, progress=progress)

@@ -1,0 +1,146 @@
+"""Paper figures from code: one recipe per figure of the five papers (one file per paper).
+
+Each recipe is a function ``recipe(models, split, *, seed=0) -> matplotlib Figure`` registered
+with :func:`register_figure`: its name, the paper and figure it reproduces, and the shipped
+weights it needs. ``make_figures`` loads what each needs, skips (with the command that would
+train it) what is not shipped, and saves a PDF and a PNG per figure::
+
+    workbench figures --list
+    workbench figures --all --data data/synth --out outputs/figures
+    workbench figures daaf_fig9 sa_fig5 --out outputs/figures
+"""
+
+from __future__ import annotations
+
+import importlib
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "WEIGHTS",
+    "FigureRecipe",
+    "get_figure",
+    "list_figures",
+    "make_figures",
+    "register_figure",
+]
+
+# the shipped weights each recipe asks for, by role, and how to train a missing one
+WEIGHTS: dict[str, str] = {
+    "bot": "bot_r18w16_256",
+    "daaf": "daaf_r18w16_256",
+    "sa": "sa_r18w16_256",
+    "rga": "rga_r18w16_256",
+    "rga_norel": "rga_norel_r18w16_256",
+    "rga_cbam": "rga_cbam_r18w16_256",
+    "ianet": "ianet_r18w16_256",
+    "interpreter": "interpreter_bot_r18w16_256",
+}
+_RECIPE_FILES = ("beyond", "daaf", "sa", "rga", "ianet")
+
+
+@dataclass(frozen=True)
+class FigureRecipe:
+    name: str
+    paper: str
+    figure: str
+    needs: tuple[str, ...]  # roles in WEIGHTS
+    what: str
+    fn: Callable[..., Any]
+
+
+_FIGURES: dict[str, FigureRecipe] = {}
+
+
+def register_figure(
+    name: str, *, paper: str, figure: str, needs: Sequence[str], what: str
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorator: register ``fn(models, split, *, seed=0) -> Figure`` under ``name``."""
+    unknown = [n for n in needs if n not in WEIGHTS]
+    if unknown:
+        raise ValueError(f"figure {name!r} needs unknown roles {unknown}; known: {sorted(WEIGHTS)}")
+
+    def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
+        if name in _FIGURES:
+            raise ValueError(f"figure {name!r} is registered twice")
+        _FIGURES[name] = FigureRecipe(name, paper, figure, tuple(needs), what, fn)
+        return fn
+
+    return decorator
+
+
+def _load_all() -> None:
+    for module in _RECIPE_FILES:
+        importlib.import_module(f"{__name__}.{module}")
+
+
+def list_figures() -> list[FigureRecipe]:
+    """Every recipe, in registration order (paper by paper)."""
+    _load_all()
+    return list(_FIGURES.values())
+
+
+def get_figure(name: str) -> FigureRecipe:
+    _load_all()
+    if name not in _FIGURES:
+        raise KeyError(f"unknown figure {name!r}; known: {', '.join(_FIGURES)}")
+    return _FIGURES[name]
+
+
+def _train_hint(role: str) -> str:
+    name = WEIGHTS[role]
+    model = role.split("_")[0]
+    if role == "interpreter":
+        return f"workbench train --model interpreter --target {WEIGHTS['bot']} ... then export as {name}"
+    return (
+        f"workbench train --config weights/{WEIGHTS['bot']}.json --model {model} --out runs/{name} "
+        f"&& workbench export --run runs/{name} --name {name}"
+    )
+
+
+def make_figures(
+    names: Sequence[str] | None,
+    split: Any,
+    out: str | Path,
+    *,
+    models: Mapping[str, Any] | None = None,
+    seed: int = 0,
+    device: str = "auto",
+    progress: bool = True,
+    log: Callable[[str], None] = print,
+) -> dict[str, list[Path]]:
+    """Make the named figures (all with ``None``); returns ``{name: [pdf, png]}`` of those made.
+
+    ``models`` maps roles to ready models (tests, notebooks); missing roles are loaded from the
+    shipped weights, and a figure whose weights are not shipped is skipped with a message naming
+    the command that trains them.
+    """
+    from tqdm.auto import tqdm
+
+    from workbench.device import resolve_device
+    from workbench.pretrained import list_pretrained, load_pretrained
+    from workbench.viz.figures.style import figure_style, save_figure
+
+    recipes = list_figures() if names is None else [get_figure(n) for n in names]
+    shipped = {c["name"] for c in list_pretrained()}
+    dev = resolve_device(device)
+    cache: dict[str, Any] = dict(models or {})
+    made: dict[str, list[Path]] = {}
+    for recipe in tqdm(recipes, desc="figures", disable=not progress, leave=False):
+        missing = [r for r in recipe.needs if r not in cache and WEIGHTS[r] not in shipped]
+        if missing:
+            hints = "; ".join(f"{WEIGHTS[r]}: {_train_hint(r)}" for r in missing)
+            log(f"skipped {recipe.name} ({recipe.paper} {recipe.figure}): not shipped — {hints}")
+            continue
+        for role in recipe.needs:
+            if role not in cache:
+                cache[role] = load_pretrained(WEIGHTS[role]).to(dev).eval()
+        t0 = time.perf_counter()
+        with figure_style():
+            fig = recipe.fn({r: cache[r] for r in recipe.needs}, split, seed=seed)
+        made[recipe.name] = save_figure(fig, out, recipe.name)
+        log(f"{recipe.name} ({recipe.paper} {recipe.figure}): {time.perf_counter() - t0:.1f} s")
+    return made

@@ -1,0 +1,76 @@
+"""The images a figure shows: chosen by seed from a split, with their ground truth for display."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import Tensor
+
+__all__ = ["Sample", "batch", "load_samples", "pick_rows"]
+
+
+@dataclass
+class Sample:
+    """One image at the model's input size: the tensor, the RGB picture and what is known."""
+
+    image: Tensor  # (3, H, W), normalised
+    rgb: np.ndarray  # (H, W, 3) uint8
+    parts: np.ndarray | None  # (H, W) part labels (annotations.PART_LABELS)
+    keypoints: np.ndarray | None  # (17, 3) x, y, visibility at the input size
+    pid: int
+    camid: int
+    path: str
+
+
+def pick_rows(table: pd.DataFrame, n: int, seed: int = 0, distinct_ids: bool = True) -> list[int]:
+    """``n`` row positions of ``table`` chosen by ``seed`` (one per identity by default)."""
+    rng = np.random.default_rng(seed)
+    rows = np.arange(len(table))
+    if distinct_ids:
+        first = table.reset_index(drop=True).groupby("pid", sort=True).head(1).index.to_numpy()
+        rows = first[table.pid.to_numpy()[first] > 0]
+    n = min(n, len(rows))
+    return sorted(rng.choice(rows, size=n, replace=False).tolist())
+
+
+def load_samples(table: pd.DataFrame, rows: list[int], input_size: tuple[int, int]) -> list[Sample]:
+    """The rows' images resized to ``input_size`` (the test transform), with masks and keypoints."""
+    from workbench.data.dataset import ReIDDataset
+    from workbench.data.transforms import build_transforms, denormalize
+
+    h, w = input_size
+    dataset = ReIDDataset(table, build_transforms(h, w, train=False))
+    out = []
+    for r in rows:
+        s = dataset[int(r)]
+        out.append(
+            Sample(
+                image=s["image"],
+                rgb=denormalize(s["image"]),
+                parts=s["parts"].numpy() if "parts" in s else None,
+                keypoints=s["keypoints"].numpy() if "keypoints" in s else None,
+                pid=int(s["pid"]),
+                camid=int(s["camid"]),
+                path=str(s["path"]),
+            )
+        )
+    return out
+
+
+def batch(samples: list[Sample], device: torch.device | str = "cpu") -> Tensor:
+    """(N, 3, H, W) of the samples' images on ``device``."""
+    return torch.stack([s.image for s in samples]).to(device)
+
+
+def input_size(model: torch.nn.Module) -> tuple[int, int]:
+    """(H, W) the model is evaluated at: its card's, else its config's."""
+    card = getattr(model, "card", None) or {}
+    size = card.get("input_size") or model.config.input_size
+    return int(size[0]), int(size[1])
+
+
+def device_of(model: torch.nn.Module) -> torch.device:
+    return next(model.parameters()).device

@@ -1,0 +1,107 @@
+"""The shared look of every paper figure: fonts, tiles, one colour scale per panel group, saving.
+
+Recipes draw on ``matplotlib.figure.Figure`` objects (never pyplot's global state), so they run in
+scripts, notebooks and tests alike. Heat maps go through :mod:`workbench.viz.heatmap`: one
+:class:`~workbench.viz.heatmap.Scale` per panel group (``shared_scale``), a colour bar wherever
+values are compared.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from workbench.viz.heatmap import Scale, overlay
+
+__all__ = [
+    "STYLE",
+    "colour_bar",
+    "figure_style",
+    "grid",
+    "heat_tile",
+    "image_tile",
+    "save_figure",
+]
+
+STYLE = {
+    "font.family": "DejaVu Sans",
+    "font.size": 7,
+    "axes.titlesize": 7,
+    "axes.titlepad": 2.5,
+    "figure.titlesize": 9,
+    "figure.dpi": 100,
+    "savefig.dpi": 200,
+    "savefig.bbox": "tight",
+    "savefig.pad_inches": 0.03,
+    "pdf.fonttype": 42,  # editable text in the PDF
+}
+
+
+@contextmanager
+def figure_style() -> Iterator[None]:
+    import matplotlib
+
+    with matplotlib.rc_context(STYLE):
+        yield
+
+
+def grid(rows: int, cols: int, tile: tuple[float, float] = (0.9, 1.8), title: str | None = None):
+    """A Figure with a rows × cols grid of image axes (ticks off); returns ``(fig, axes[r][c])``."""
+    with figure_style():
+        fig = Figure(figsize=(cols * tile[0] + 0.6, rows * tile[1] + (0.7 if title else 0.3)))
+        axes = fig.subplots(rows, cols, squeeze=False)
+        for ax in axes.flat:
+            ax.set_axis_off()
+        height = fig.get_figheight()
+        if title:  # the title sits above the first row's (up to two-line) tile titles
+            fig.suptitle(title, fontsize=STYLE["figure.titlesize"], y=1 - 0.06 / height)
+        fig.subplots_adjust(wspace=0.06, hspace=0.3, top=1 - (0.62 if title else 0.3) / height)
+    return fig, axes
+
+
+def image_tile(ax, image: np.ndarray, title: str | None = None, colour=None) -> None:
+    """An RGB tile, optionally framed in ``colour`` (green/red for right/wrong matches)."""
+    ax.imshow(image, interpolation="bilinear")
+    ax.set_axis_on()
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_visible(colour is not None)
+        if colour is not None:
+            spine.set_edgecolor(np.asarray(colour) / 255.0)
+            spine.set_linewidth(2.5)
+    if title:
+        ax.set_title(title, fontsize=STYLE["axes.titlesize"], pad=STYLE["axes.titlepad"])
+
+
+def heat_tile(ax, image: np.ndarray, heat, scale: Scale, title: str | None = None, colour=None):
+    """``image`` with ``heat`` (any resolution) overlaid on ``scale``."""
+    image_tile(ax, overlay(image, heat, scale), title, colour)
+
+
+def colour_bar(fig: Figure, axes: Sequence, scale: Scale, label: str = "") -> None:
+    """A colour bar beside ``axes`` showing ``scale`` (values as computed, before ReLU)."""
+    import matplotlib as mpl
+
+    norm = mpl.colors.Normalize(vmin=scale.vmin, vmax=scale.vmax)
+    mappable = mpl.cm.ScalarMappable(norm=norm, cmap=scale.cmap)
+    bar = fig.colorbar(mappable, ax=list(np.ravel(axes)), fraction=0.025, pad=0.01)
+    bar.ax.tick_params(labelsize=6)
+    bar.outline.set_linewidth(0.5)
+    if label:
+        bar.set_label(label, fontsize=6)
+
+
+def save_figure(fig: Figure, out: str | Path, name: str) -> list[Path]:
+    """Write ``out/name.pdf`` and ``out/name.png``; returns both paths."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / f"{name}.pdf", out / f"{name}.png"]
+    with figure_style():
+        for path in paths:
+            fig.savefig(path)
+    return paths
