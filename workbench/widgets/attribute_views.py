@@ -108,8 +108,8 @@ class AttributeBars:
         import ipywidgets as W
 
         self.model, self.k, self.attributes = model, k, attributes
-        self.bars = W.Image(format="png")
-        self.maps = W.Image(format="png")
+        self.bars = W.Image(format="png", layout=W.Layout(align_self="flex-start"))  # natural size
+        self.maps = W.Image(format="png", layout=W.Layout(align_self="flex-start"))  # natural size
         self.status = W.HTML()
         self.result: Any = None
         self.error: Exception | None = None
@@ -188,7 +188,7 @@ class AttributeExplorer:
         self.status = W.HTML()
         self.progress = W.IntProgress(value=0, min=0, max=1, description="AAMs")
         self.attribute = W.Dropdown(options=[], description="attribute")
-        self.image = W.Image(format="png")
+        self.image = W.Image(format="png", layout=W.Layout(align_self="flex-start"))  # natural size
         self.image.add_class("wb-attribute-image")
         self.table = W.HTML()
         self.averages: Tensor | None = None

@@ -129,7 +129,7 @@ class PairExplainer:
         )
         self.layer = W.Dropdown(options=layer_options, description="layer")
         self.scale_mode = W.ToggleButtons(
-            options=[("positive (ReLU)", "positive"), ("signed", "signed")],
+            options=[("ReLU", "positive"), ("signed", "signed")],
             value="positive",
             description="scale",
             style={"button_width": "110px"},
@@ -139,7 +139,7 @@ class PairExplainer:
         self.params_box = W.HBox()
         self.title = W.HTML()
         self.status = W.HTML()
-        self.image = W.Image(format="png")
+        self.image = W.Image(format="png", layout=W.Layout(align_self="flex-start"))  # natural size
         self.image.add_class("wb-pair-image")
         self.views: list[PairView] = list(views) if views is not None else _default_views(model)
         self.controls: ConfigControls | None = None

@@ -93,7 +93,7 @@ class ReceptiveFieldExplorer:
         self.x = W.FloatSlider(
             value=0.5, min=0, max=1, step=0.01, description="x", continuous_update=False
         )
-        self.image = W.Image(format="png")
+        self.image = W.Image(format="png", layout=W.Layout(align_self="flex-start"))  # natural size
         self.image.add_class("wb-receptive-image")
         if _Event is not None:
             self._event = _Event(source=self.image, watched_events=["click"])
