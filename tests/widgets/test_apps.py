@@ -299,3 +299,13 @@ def _no_attributes_module(real_import):
         return real_import(name, *args, **kwargs)
 
     return fake_import
+
+
+def test_the_browser_hands_the_splits_attributes_to_the_attribute_view(browser, split):
+    from workbench.widgets import AttributeBars
+
+    bars = AttributeBars(FakeInterpreter((128, 64)))
+    browser.explainer.views = [bars]
+    browser._attach_attributes(split)
+    assert set(split.query.pid) <= set(bars.attributes.index)  # the test split's identities
+    assert "backpack" in bars.attributes.columns

@@ -99,6 +99,8 @@ class RankingBrowser:
         self.explainer = PairExplainer(
             model, images=self.images, device_control=self.device_control, cache_bytes=cache_bytes
         )
+        if split is not None:
+            self._attach_attributes(split)
         self.query_index: int = 0
         self.gallery_indices = np.zeros(0, int)
         self.selected_rank: int | None = None
@@ -219,6 +221,20 @@ class RankingBrowser:
         )
         self.progress.layout.display = "none"
         return data
+
+    def _attach_attributes(self, split: Any) -> None:
+        """Give the interpreter's attribute view the split's ground truth, where it has one."""
+        from workbench.widgets.attribute_views import AttributeBars, split_attributes_table
+
+        bars = [v for v in self.explainer.views if isinstance(v, AttributeBars)]
+        if not bars:
+            return
+        try:
+            table = split_attributes_table(split)
+        except (ValueError, OSError):
+            return  # the view still works, without ground-truth values
+        for view in bars:
+            view.attributes = view.attributes if view.attributes is not None else table
 
     # -- choosing a query ---------------------------------------------------------------------
     @guarded
