@@ -100,13 +100,22 @@ def lab(tmp_path_factory: pytest.TempPathFactory):
         log.close()
 
 
+# only what is on screen: JupyterLab may keep an earlier notebook open as a hidden tab
+CURRENT_JS = "window.jupyterapp.shell.currentWidget.node"
+PAIR_IMAGE_JS = f"{CURRENT_JS}.querySelector('img.wb-pair-image')"
+
+
+def _shown(page, selector: str):
+    return page.locator(f"{selector} >> visible=true")
+
+
 def _pair_src(page) -> str:
-    return page.locator("img.wb-pair-image").first.get_attribute("src") or ""
+    return _shown(page, "img.wb-pair-image").first.get_attribute("src") or ""
 
 
 def _open_and_run(page, url: str, token: str, path: str, done: str) -> None:
     """Open a notebook, wait for its kernel, run every cell, wait for the closing ``done`` text."""
-    page.goto(f"{url}/lab/tree/{path}?token={token}")
+    page.goto(f"{url}/lab/tree/{path}?reset&token={token}")
     page.wait_for_function(
         "() => { const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;"
         " const k = w && w.sessionContext && w.sessionContext.session"
@@ -115,7 +124,7 @@ def _open_and_run(page, url: str, token: str, path: str, done: str) -> None:
     )
     page.add_style_tag(content=".Toastify { display: none !important; }")  # news prompt
     page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
-    page.wait_for_selector(f"text={done}", timeout=RUN_TIMEOUT_MS)
+    _shown(page, f"text={done}").first.wait_for(timeout=RUN_TIMEOUT_MS)
 
 
 def test_click_a_gallery_image_explains_the_pair(lab) -> None:
@@ -129,38 +138,36 @@ def test_click_a_gallery_image_explains_the_pair(lab) -> None:
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
         _open_and_run(page, url, token, f"notebooks/{NOTEBOOK}", "all checks passed")
-        app = page.locator(".wb-ranking-browser").first
+        app = _shown(page, ".wb-ranking-browser").first
         app.wait_for(timeout=60_000)
         page.wait_for_function(
-            "() => { const i = document.querySelector('img.wb-pair-image');"
-            " return i && i.src && i.naturalWidth > 0; }",
+            f"() => {{ const i = {PAIR_IMAGE_JS}; return i && i.src && i.naturalWidth > 0; }}",
             timeout=60_000,
         )
         app.scroll_into_view_if_needed()
         app.screenshot(path=str(SHOTS / "01_ranking_browser.png"))
         before = _pair_src(page)
-        title_before = page.locator(".wb-pair-explainer").first.inner_text()
+        title_before = _shown(page, ".wb-pair-explainer").first.inner_text()
 
-        clickable_images = page.evaluate("() => !!document.querySelector('.wb-gallery-image')")
+        clickable_images = _shown(page, "img.wb-gallery-image").count() > 0
         try:  # ipyevents: the image itself is the click target
             import ipyevents  # noqa: F401
 
-            target = page.locator("img.wb-gallery-image").nth(4)
+            target = _shown(page, "img.wb-gallery-image").nth(4)
         except ImportError:
-            target = page.locator(".wb-open-pair").nth(4)
+            target = _shown(page, ".wb-open-pair").nth(4)
         assert clickable_images
         target.click()
         page.wait_for_function(
-            "(old) => { const i = document.querySelector('img.wb-pair-image');"
-            " return i && i.src !== old && i.naturalWidth > 0; }",
+            f"(old) => {{ const i = {PAIR_IMAGE_JS}; return i && i.src !== old && i.naturalWidth > 0; }}",
             arg=before,
             timeout=60_000,
         )
         after = _pair_src(page)
-        title_after = page.locator(".wb-pair-explainer").first.inner_text()
+        title_after = _shown(page, ".wb-pair-explainer").first.inner_text()
         page.wait_for_timeout(300)
         app.screenshot(path=str(SHOTS / "02_after_click.png"))
-        page.locator(".wb-pair-explainer").first.screenshot(path=str(SHOTS / "03_pair.png"))
+        _shown(page, ".wb-pair-explainer").first.screenshot(path=str(SHOTS / "03_pair.png"))
         page.screenshot(path=str(SHOTS / "00_page.png"), full_page=True)
         browser.close()
     assert after and after != before
@@ -187,16 +194,16 @@ def test_each_app_renders_in_the_browser(lab) -> None:
             ".wb-attribute-explorer": "12_attribute_explorer.png",
         }
         for selector, name in shots.items():
-            app = page.locator(selector).first
+            app = _shown(page, selector).first
             app.wait_for(timeout=60_000)
             app.scroll_into_view_if_needed()
             app.screenshot(path=str(SHOTS / name))
-        page.locator(".wb-attribute-explorer").nth(1).screenshot(
+        _shown(page, ".wb-attribute-explorer").nth(1).screenshot(
             path=str(SHOTS / "13_no_interpreter.png")
         )
         assert (
             "not an attribute interpreter"
-            in page.locator(".wb-attribute-explorer").nth(1).inner_text()
+            in _shown(page, ".wb-attribute-explorer").nth(1).inner_text()
         )
         try:
             import ipyevents  # noqa: F401
@@ -205,16 +212,16 @@ def test_each_app_renders_in_the_browser(lab) -> None:
         else:
             clicks = True
         if clicks:  # a click on the image picks the point (ipyevents)
-            image = page.locator("img.wb-receptive-image").first
+            image = _shown(page, "img.wb-receptive-image").first
             before = image.get_attribute("src")
             box = image.bounding_box()
             image.click(position={"x": box["width"] * 0.2, "y": box["height"] * 0.8})
             page.wait_for_function(
-                "(old) => document.querySelector('img.wb-receptive-image').src !== old",
+                f"(old) => {CURRENT_JS}.querySelector('img.wb-receptive-image').src !== old",
                 arg=before,
                 timeout=30_000,
             )
-            page.locator(".wb-receptive-field").first.screenshot(
+            _shown(page, ".wb-receptive-field").first.screenshot(
                 path=str(SHOTS / "14_receptive_click.png")
             )
         browser.close()
