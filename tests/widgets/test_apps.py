@@ -247,6 +247,15 @@ def test_receptive_field_explorer_on_ianet(split):
     png = app.png
     app.set_point(0.9, 0.1)
     assert app.png != png
+    # a click (ipyevents' event fields) on the second tile at 3/4 of its height and 1/4 width,
+    # with the picture shown at half size
+    w, h = app._composite
+    tile_w, tile_h, gap = 64 * app.scale, 128 * app.scale, 6
+    x = tile_w + gap + 0.25 * tile_w
+    event = {"relativeX": x / 2, "relativeY": 0.75 * tile_h / 2,
+             "boundingRectWidth": w / 2, "boundingRectHeight": h / 2}  # fmt: skip
+    app._clicked(event)
+    assert (app.y.value, app.x.value) == (0.75, 0.25)
     plain = ReceptiveFieldExplorer(tiny_bot(), split.query.head(2), device="cpu")
     assert "no SIA relation maps" in plain.status.value
 

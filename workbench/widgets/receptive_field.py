@@ -35,6 +35,8 @@ from workbench.widgets._data import ImageStore, model_input_size
 
 __all__ = ["ReceptiveFieldExplorer"]
 
+GAP = 6  # pixels between the tiles of the picture
+
 
 class ReceptiveFieldExplorer:
     """The receptive-field app.
@@ -72,6 +74,7 @@ class ReceptiveFieldExplorer:
         self.relation: np.ndarray | None = None
         self.attention: dict[str, np.ndarray] = {}
         self.png = b""
+        self._composite = (1, 1)  # (width, height) of the picture shown
         methods = list_explainers(model)
         self.relation_layers = (
             [r.name for r in get_explainer("receptive_field").candidate_layers(model)]
@@ -116,10 +119,15 @@ class ReceptiveFieldExplorer:
         return self.widget._repr_mimebundle_(**kwargs)
 
     def _clicked(self, event: dict) -> None:
-        """ipyevents click: image-relative pixel coordinates → the point's fractions."""
-        w, h = float(event.get("boundingRectWidth", 1)), float(event.get("boundingRectHeight", 1))
-        tiles = 2 + len(self.attention_layers)  # the click lands on the first tile
-        self.set_point(event["relativeY"] / h, (event["relativeX"] / (w / tiles)) % 1.0)
+        """ipyevents click → the point: pixel on screen → pixel of the composite → its tile."""
+        width, height = self._composite
+        sx = width / max(1.0, float(event.get("boundingRectWidth", width)))
+        sy = height / max(1.0, float(event.get("boundingRectHeight", height)))
+        x, y = float(event["relativeX"]) * sx, float(event["relativeY"]) * sy
+        tile_w = self.size[1] * self.scale  # every image tile has the input's width (scaled)
+        column = x % (tile_w + GAP)  # the same point on whichever image tile was clicked
+        if column < tile_w:
+            self.set_point(y / (self.size[0] * self.scale), column / tile_w)
 
     def set_point(self, y: float, x: float) -> None:
         """Choose the point as fractions ``(y, x)`` of the image height and width."""
@@ -171,7 +179,9 @@ class ReceptiveFieldExplorer:
                 tiles.append(self._big(rgb))
             tiles += [self._big(overlay(rgb, m, scale)) for m in self.attention.values()]
             tiles.append(colour_bar(scale, height=tiles[0].shape[0], width=56))
-        self.png = encode(hstack(tiles))
+        composite = hstack(tiles, gap=GAP)
+        self._composite = (composite.shape[1], composite.shape[0])
+        self.png = encode(composite)
         self.image.value = self.png
         parts = [Path(path).name]
         if self.relation is not None:
