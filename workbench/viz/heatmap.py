@@ -111,8 +111,9 @@ def overlay(image: np.ndarray, heat, scale: Scale, alpha: float = 0.5) -> np.nda
         scale: from :func:`shared_scale` (one for every image shown together).
         alpha: weight of the colour (0 = the image alone).
 
-    In ``"positive"`` mode the blend weight also follows the value, so cold regions keep the
-    image visible instead of being painted blue.
+    The blend weight follows the value's strength (its size in ``"positive"`` mode, its
+    distance from zero in ``"signed"`` mode), so neutral regions keep the image visible instead
+    of being painted over.
     """
     h, w = image.shape[:2]
     values = _as_numpy(heat)
@@ -120,9 +121,10 @@ def overlay(image: np.ndarray, heat, scale: Scale, alpha: float = 0.5) -> np.nda
         values = cv2.resize(values, (w, h), interpolation=cv2.INTER_LINEAR)
     colour = colourise(values, scale).astype(np.float32)
     if scale.mode == "positive":
-        weight = alpha * (0.35 + 0.65 * scale.normalise(values))[..., None]
-    else:
-        weight = np.float32(alpha)
+        strength = scale.normalise(values)
+    else:  # distance from the neutral middle of the diverging scale
+        strength = np.abs(2.0 * scale.normalise(values) - 1.0)
+    weight = alpha * (0.15 + 0.85 * strength)[..., None]
     out = (1.0 - weight) * image.astype(np.float32) + weight * colour
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 

@@ -1,0 +1,320 @@
+"""The apps driven headless through ``.value`` / ``.click()``, checked against direct computation."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+pytest.importorskip("ipywidgets")
+
+from tests.explain.explain_helpers import tiny_bot
+from tests.widgets.fakes import FakeInterpreter
+from workbench.data import load_split
+from workbench.explain import explain, explain_pair
+from workbench.widgets import (
+    AttributeExplorer,
+    ImageStore,
+    PairExplainer,
+    RankingBrowser,
+    ReceptiveFieldExplorer,
+)
+
+
+@pytest.fixture(scope="module")
+def split(tiny_synth):
+    return load_split(tiny_synth)
+
+
+@pytest.fixture(scope="module")
+def model():
+    return tiny_bot(seed=3, input_size=(128, 64))
+
+
+@pytest.fixture()
+def browser(model, split):
+    return RankingBrowser(model, split, topk=5, device="cpu")
+
+
+def naive_topk(distmat, q, g, i, k):
+    """Gallery indices by increasing distance, same pid + camera and junk dropped (loop)."""
+    keep = []
+    for j in sorted(range(distmat.shape[1]), key=lambda j: (distmat[i, j], j)):
+        same = g.pid[j] == q.pid[i] and g.camid[j] == q.camid[i]
+        if g.pid[j] != -1 and not same:
+            keep.append(j)
+    return keep[:k]
+
+
+def test_import_workbench_never_imports_ipywidgets():
+    code = (
+        "import sys\n"
+        "import workbench, workbench.widgets, workbench.explain, workbench.viz.heatmap\n"
+        "from workbench.widgets import RankingBrowser, PairExplainer, ReceptiveFieldExplorer\n"
+        "print('ipywidgets' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_feature_extraction_progress_and_ranking(browser, split):
+    d = browser.data
+    assert browser.progress.value == browser.progress.max >= 2  # query + gallery batches
+    for i in (0, len(d.query) - 1):
+        browser.index.value = i
+        assert browser.gallery_indices.tolist() == naive_topk(d.distmat, d.query, d.gallery, i, 5)
+    # distances in the captions are the ranking's
+    g0 = browser.gallery_indices[0]
+    assert f"d={d.distmat[browser.query_index, g0]:.3f}" in browser.tile_captions[0].value
+    q = torch.nn.functional.normalize(
+        browser.model(ImageStore((128, 64)).tensor([d.query.path[0]])), dim=1
+    )
+    assert q.shape[0] == 1
+
+
+def test_query_by_pid_and_worst_first(browser):
+    d = browser.data
+    pid = int(d.query.pid.iloc[-1])
+    browser.pid.value = str(pid)
+    assert d.query.pid[browser.query_index] == pid
+    ap = d.ap.copy()
+    order = [
+        i
+        for i in np.argsort(np.where(np.isnan(ap), np.inf, ap), kind="stable")
+        if not np.isnan(ap[i])
+    ]
+    browser.worst.value = 1
+    assert browser.query_index == order[1]
+    browser.worst.value = 0
+    assert browser.query_index == order[0]
+    assert f"AP {100 * ap[order[0]]:.1f}%" in browser.query_caption.value
+
+
+def test_bad_input_is_a_message_not_an_exception(browser):
+    before = browser.query_index
+    browser.pid.value = "nobody"
+    assert "not a number" in browser.status.value and browser.query_index == before
+    browser.pid.value = "99999"
+    assert "no query of person 99999" in browser.status.value
+    png = browser.explainer.png
+    browser.explainer.layer.value = "global"  # a vector: Grad-CAM needs a map
+    assert "cannot use layer 'global'" in str(browser.explainer.error)
+    assert "cannot use layer" in browser.explainer.status.value
+    assert browser.explainer.png == png  # the last good explanation stays on screen
+    browser.explainer.controls.controls["fast"].value = False
+    browser.explainer.layer.value = "layer3"
+    assert browser.explainer.error is None
+
+
+def _reference_list_maps(model, browser, query):
+    store = ImageStore((128, 64))
+    d = browser.data
+    q = store.tensor([d.query.path[query]])
+    g = store.tensor([d.gallery.path[j] for j in browser.gallery_indices])
+    return explain_pair("gradcam", model, q, g, fast=False)  # autograd path, computed apart
+
+
+def test_heat_maps_on_the_list_match_explain_pair(browser, model, split):
+    assert browser.data.maps_layer == "layer4"  # kept from the extraction pass (fp16)
+    assert browser.data.gallery_maps.shape[0] == len(split.gallery)
+    browser.index.value = 2
+    browser.heat.value = True
+    q_maps, g_maps = browser.list_maps
+    assert len(browser.features) == 0  # no forward pass: the kept maps were used
+    ref = _reference_list_maps(model, browser, 2)
+    for got, want in ((g_maps, ref.gallery.maps), (q_maps, ref.query.maps)):
+        tol = 2e-3 * float(want.abs().max())  # fp16 feature maps
+        torch.testing.assert_close(torch.from_numpy(got), want, rtol=0, atol=tol)
+    assert browser.colour_bar.layout.display is None  # one bar for the whole list
+    plain = browser.tile_png[1]
+    browser.heat.value = False
+    assert browser.tile_png[1] != plain and browser.list_maps is None
+
+
+def test_heat_maps_without_kept_maps_are_exact(model, split):
+    from workbench.evaluate import evaluate_model
+
+    result = evaluate_model(model, split, 128, 64, device="cpu", progress=False)
+    browser = RankingBrowser(model, result=result, topk=4, device="cpu")
+    assert browser.data.gallery_maps is None
+    np.testing.assert_array_equal(browser.data.distmat, result.distmat)
+    browser.index.value = 3
+    browser.heat.value = True
+    ref = _reference_list_maps(model, browser, 3)
+    torch.testing.assert_close(
+        torch.from_numpy(browser.list_maps[1]), ref.gallery.maps, rtol=1e-4, atol=1e-5
+    )
+    assert len(browser.features) == 5  # the query and its 4 matches, cached per image
+    browser.index.value = 0
+    browser.index.value = 3  # back: the list's maps come from the cache
+    assert browser.list_cache.hits >= 1
+
+
+def test_click_opens_the_pair_and_revisits_from_the_cache(browser, model):
+    browser.index.value = 1
+    browser.tile_buttons[3].click()
+    ex = browser.explainer
+    g = browser.data.gallery.iloc[browser.gallery_indices[3]]
+    assert ex.gallery.path == g.path and browser.selected_rank == 3
+    store = ImageStore((128, 64))
+    ref = explain_pair("gradcam", model, store.tensor([ex.query.path]), store.tensor([g.path]))
+    torch.testing.assert_close(ex.explanation.gallery.maps, ref.gallery.maps)
+    first = ex.png
+    browser.tile_buttons[0].click()
+    assert ex.png != first
+    renders, misses = ex.renders, ex.cache.misses
+    browser.tile_buttons[3].click()  # back to the first pair: nothing recomputed or redrawn
+    assert ex.png == first and ex.renders == renders and ex.cache.misses == misses
+
+
+def test_method_controls_come_from_the_config(browser):
+    ex = browser.explainer
+    ex.method.value = "daaf_partial"
+    assert set(ex.controls.controls) == {"groups"}
+    assert [name for name, _ in ex.map_index.options] == [f"group {i}" for i in range(1, 7)]
+    ex.controls.controls["groups"].value = 4
+    assert ex.explanation.query.maps.shape[1] == 4 and len(ex.map_index.options) == 4
+    ex.controls.controls["groups"].value = 10_000  # more groups than embedding channels
+    assert "groups for a" in ex.status.value
+    ex.method.value = "captum"
+    assert ex.layer.value == "(input pixels)"  # IntegratedGradients takes no layer
+    ex.controls.controls["attribute_kwargs"].value = "{not json"
+    assert "not valid JSON" in ex.status.value
+    assert "cpu" in browser.device_control.widget.options
+
+
+def test_pair_explainer_alone_takes_paths(model, split):
+    ex = PairExplainer(model, device="cpu")
+    ex.set_pair(split.query.path[0], split.gallery.path[0])
+    assert ex.png[:4] == b"\x89PNG" and ex.error is None
+    ex.scale_mode.value = "signed"
+    assert "(signed)" in ex.status.value
+
+
+def test_attribute_explorer_averages_and_messages(split):
+    model = FakeInterpreter()
+    pids = sorted(split.query.pid.unique())
+    attrs = pd.DataFrame({"backpack": [p % 2 for p in pids], "hat": [1] * len(pids)}, index=pids)
+    app = AttributeExplorer(model, split, attributes=attrs, device="cpu")
+    assert app.error is None, app.error
+    from workbench.evaluate.protocol import make_loader
+
+    images = torch.cat([b["image"] for b in make_loader(split.query, 32, 16)])
+    aams = model.interpret(images).aams
+    labels = np.array([p % 2 for p in split.query.pid])
+    want_pos = aams[labels == 1, 0].mean(0)
+    from workbench.widgets import attribute_views
+
+    try:
+        import workbench.explain.attributes  # noqa: F401  the paper's rule is used when present
+    except ImportError:
+        torch.testing.assert_close(app.averages[0, 0], want_pos)
+    assert app.averages.shape == (2, 2, 8, 4)
+    assert app.attribute.value == "backpack" and app.png[:4] == b"\x89PNG"  # shown at once
+    app.attribute.value = "hat"
+    assert "without (0)" in app.status.value and app.png[:4] == b"\x89PNG"
+    bot = AttributeExplorer(tiny_bot(), split, attributes=attrs, device="cpu")
+    assert "not an attribute interpreter" in bot.status.value
+    del attribute_views
+
+
+def test_attribute_explorer_on_a_split_without_attributes(tmp_path, split):
+    class NoFile:
+        root = tmp_path
+        query = split.query
+
+    app = AttributeExplorer(FakeInterpreter(), NoFile(), device="cpu")
+    assert "no attribute annotations" in app.status.value and app.averages is None
+
+
+def test_receptive_field_explorer_on_ianet(split):
+    from workbench.models import build_model
+    from workbench.models.ianet import IANetConfig
+
+    torch.manual_seed(0)
+    model = build_model("ianet", IANetConfig.tiny(input_size=(128, 64))).eval()
+    app = ReceptiveFieldExplorer(model, split.query.head(3), device="cpu")
+    assert app.error is None, app.error
+    app.set_point(0.2, 0.7)
+    image = ImageStore((128, 64)).tensor([split.query.path[0]])
+    ref = explain("receptive_field", model, image, layer=app.layer.value, points=((0.2, 0.7),))
+    np.testing.assert_allclose(app.relation, ref.maps[0, 0].numpy(), rtol=1e-5, atol=1e-7)
+    assert abs(app.relation.sum() - 1) < 1e-4  # a row of S is a distribution
+    png = app.png
+    app.set_point(0.9, 0.1)
+    assert app.png != png
+    # a click (ipyevents' event fields) on the second tile at 3/4 of its height and 1/4 width,
+    # with the picture shown at half size
+    w, h = app._composite
+    tile_w, tile_h, gap = 64 * app.scale, 128 * app.scale, 6
+    x = tile_w + gap + 0.25 * tile_w
+    event = {"relativeX": x / 2, "relativeY": 0.75 * tile_h / 2,
+             "boundingRectWidth": w / 2, "boundingRectHeight": h / 2}  # fmt: skip
+    app._clicked(event)
+    assert (app.y.value, app.x.value) == (0.75, 0.25)
+    plain = ReceptiveFieldExplorer(tiny_bot(), split.query.head(2), device="cpu")
+    assert "no SIA relation maps" in plain.status.value
+
+
+def test_attribute_bars_view_plugs_into_the_pair_explainer(model, split, monkeypatch):
+    """The interpreter's pair view, against a stand-in for its explain_pair (same fields)."""
+    import types
+
+    from workbench.widgets import AttributeBars
+
+    calls = []
+
+    def fake_explain_pair(interpreter, x, y, k=3, attributes_x=None, attributes_y=None):
+        calls.append((x.shape, attributes_x, attributes_y))
+        aams = interpreter.interpret(torch.stack([x, y])).aams
+        table = pd.DataFrame(
+            {"attribute": ["hat", "backpack"], "contribution": [0.7, 0.3],
+             "value_x": [1, 0], "value_y": [0, 0], "exclusive": [True, False]}
+        )  # fmt: skip
+        return types.SimpleNamespace(
+            distance=2.0, distilled=1.9, table=table, top=["hat", "backpack"][:k],
+            aams_x=aams[0, :k], aams_y=aams[1, :k],
+        )  # fmt: skip
+
+    fake = types.ModuleType("workbench.explain.attributes")
+    fake.explain_pair = fake_explain_pair
+    monkeypatch.setitem(sys.modules, "workbench.explain.attributes", fake)
+    interpreter = FakeInterpreter((128, 64))
+    assert AttributeBars.supports(interpreter) and not AttributeBars.supports(model)
+    pids = sorted(split.query.pid.unique())
+    attrs = pd.DataFrame({"backpack": [1] * len(pids), "hat": [0] * len(pids)}, index=pids)
+    bars = AttributeBars(interpreter, k=2, attributes=attrs)
+    ex = PairExplainer(model, device="cpu", views=[bars])
+    q, g = split.query.iloc[0], split.gallery.iloc[0]
+    ex.set_pair(q, g)  # the view is updated with the pair
+    assert bars.error is None, bars.error
+    assert calls and calls[0][0] == (3, 128, 64) and list(calls[0][1]) == [1, 0]
+    assert bars.bars.value[:4] == b"\x89PNG" and bars.maps.value[:4] == b"\x89PNG"
+    assert "hat, backpack" in bars.status.value
+    monkeypatch.delitem(sys.modules, "workbench.explain.attributes")
+    monkeypatch.setattr("builtins.__import__", _no_attributes_module(__import__))
+    ex.set_pair(g, q)
+    assert "attributes" in bars.status.value  # the missing module is a message
+
+
+def _no_attributes_module(real_import):
+    def fake_import(name, *args, **kwargs):
+        if name == "workbench.explain.attributes":
+            raise ImportError("No module named 'workbench.explain.attributes'")
+        return real_import(name, *args, **kwargs)
+
+    return fake_import
+
+
+def test_the_browser_hands_the_splits_attributes_to_the_attribute_view(browser, split):
+    from workbench.widgets import AttributeBars
+
+    bars = AttributeBars(FakeInterpreter((128, 64)))
+    browser.explainer.views = [bars]
+    browser._attach_attributes(split)
+    assert set(split.query.pid) <= set(bars.attributes.index)  # the test split's identities
+    assert "backpack" in bars.attributes.columns
