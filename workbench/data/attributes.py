@@ -195,7 +195,9 @@ def load_attributes(
         if attr.name not in _fields(struct):
             raise AttributeFileError(
                 f"{where}: no attribute field {attr.name!r}; the {schema} schema expects "
-                f"{[a.name for a in get_schema(schema)]}"
+                f"{[a.name for a in get_schema(schema)]}. Fix: use the complete file "
+                f"(github.com/vana77/Market-1501_Attribute, DukeMTMC-attribute) or regenerate "
+                f"the synthetic one (`workbench synth`)"
             )
         raw = np.asarray(_get(struct, attr.name)).ravel().astype(np.int64)  # (N,) 1..k, 0 unknown
         if len(raw) != len(pids):
