@@ -26,6 +26,7 @@ def _synth(args: argparse.Namespace) -> int:
         width=args.width,
         workers=args.workers,
         progress=not args.quiet,
+        domain=args.domain,
     )
     print(summary)
     return 0
@@ -178,6 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--height", type=int, default=256)
     p.add_argument("--width", type=int, default=128)
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    p.add_argument(
+        "--domain", type=int, default=0, help="0 = default cameras; 1, 2.. = another site"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _COMMANDS["synth"] = _synth
 
