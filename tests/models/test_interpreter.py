@@ -198,3 +198,18 @@ def test_decomposition_reproduces_d_within_adre_on_the_trained_model(trained) ->
     assert ex.table["component"].sum() == pytest.approx(ex.distilled, rel=1e-5)
     assert ex.table["contribution"].is_monotonic_decreasing
     assert ex.top == ex.table["attribute"].tolist()[:3] and ex.aams_x.shape[0] == 3
+
+
+def test_cli_target_flag(trained, tmp_path: Path) -> None:
+    from workbench.cli import _target_config, build_parser
+
+    target, _, _, _ = trained
+    args = build_parser().parse_args(
+        ["train", "--model", "interpreter", "--target", str(target), "--out", str(tmp_path)]
+    )
+    assert args.target == str(target)
+    config = _target_config(args.target, {"shared_stages": 2})
+    assert config == {"shared_stages": 2, "target": str(target), "target_spec": None}
+    with pytest.raises(KeyError, match="no pretrained weights named 'nope'"):
+        _target_config("nope", {})
+    assert build_parser().parse_args(["synth", "--out", "x", "--domain", "1"]).domain == 1
