@@ -49,3 +49,18 @@ def test_explain_pair_shows_ground_truth_and_top_k() -> None:
     with torch.no_grad():
         aams = model.interpret(torch.stack([x, y])).aams
     torch.testing.assert_close(ex.aams_y[0], aams[1, i])
+
+
+def test_figures_draw(tmp_path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from workbench.viz.attributes import plot_average_aams, plot_pair_explanation
+
+    torch.manual_seed(0)
+    model = build_model("interpreter", InterpreterConfig.tiny()).eval()
+    ex = explain_pair(model, torch.randn(3, 64, 32), torch.randn(3, 64, 32), k=3)
+    plot_pair_explanation(ex).savefig(tmp_path / "pair.png")
+    avg = average_aams(torch.rand(4, 6, 4, 2), np.random.default_rng(0).integers(0, 2, (4, 6)))
+    plot_average_aams(avg, model.attribute_names, columns=3).savefig(tmp_path / "avg.png")
+    assert (tmp_path / "pair.png").stat().st_size > 0 and (tmp_path / "avg.png").exists()
