@@ -28,7 +28,7 @@ def _display(aam: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
 
 
 def _rgb(image: torch.Tensor) -> np.ndarray:
-    return denormalize(image).clamp(0, 1).permute(1, 2, 0).numpy()
+    return denormalize(image)  # H×W×3 uint8
 
 
 def plot_pair_explanation(ex: AttributeExplanation) -> Figure:
