@@ -213,3 +213,10 @@ def test_cli_target_flag(trained, tmp_path: Path) -> None:
     with pytest.raises(KeyError, match="no pretrained weights named 'nope'"):
         _target_config("nope", {})
     assert build_parser().parse_args(["synth", "--out", "x", "--domain", "1"]).domain == 1
+
+
+def test_default_attributes_follow_the_schema() -> None:
+    market = InterpreterConfig.tiny(attributes=())
+    duke = InterpreterConfig.tiny(attributes=(), schema="dukemtmc")
+    assert len(market.attributes) == 26 and "age" not in market.attributes
+    assert len(duke.attributes) == 23 and "boots" in duke.attributes

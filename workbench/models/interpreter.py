@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
@@ -93,7 +93,7 @@ class InterpreterConfig(ModelConfig):
         target_sha256: sha256 of the target weights file the interpreter was built from.
         shared_stages: N = 0..5 stages shared with the target (stem = 1, ..., layer4 = 5).
         schema: attribute schema of the training labels (``"market1501"``, ``"dukemtmc"``).
-        attributes: the M attributes explained, names of ``schema`` (default: all but age).
+        attributes: the M attributes explained, names of ``schema`` (empty: all but age).
         adh_channels: hidden width of the attribute decomposition head (AMD: 256).
         init_from_target: own stages start as copies of the target's (else random).
         distill_weight: weight of the metric distillation loss (AMD 1).
@@ -109,7 +109,7 @@ class InterpreterConfig(ModelConfig):
     target_sha256: str | None = None
     shared_stages: int = 3
     schema: str = "market1501"
-    attributes: tuple[str, ...] = field(default_factory=default_attributes)
+    attributes: tuple[str, ...] = ()
     adh_channels: int = 256
     init_from_target: bool = True
     distill_weight: float = 1.0
@@ -120,8 +120,7 @@ class InterpreterConfig(ModelConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if isinstance(self.attributes, list):
-            self.attributes = tuple(self.attributes)
+        self.attributes = tuple(self.attributes) or default_attributes(self.schema)
         if not isinstance(self.shared_stages, int) or not 0 <= self.shared_stages <= 5:
             raise ModelConfigError(
                 f"shared_stages must be an int from 0 to 5 (stem = 1 ... layer4 = 5), "
