@@ -128,6 +128,14 @@ def interpreter_report(
             "ADRE over all pairs; rank-1/mAP by the distilled distance mean_k d^k; localisation "
             "= share of AAM mass in the attribute's part mask vs the mask's area share",
         }
+        if "metrics" in content:  # export's: cosine on the concatenated attribute embeddings
+            content["metrics_concatenated_embedding"] = content.pop("metrics")
+        content["metrics"] = {
+            "rank1": metrics["rank1"],
+            "mAP": metrics["mAP"],
+            "protocol": "Market-1501 protocol ranked by the distilled distance mean_k d^k "
+            "(Euclidean per attribute), no re-ranking, no flip",
+        }
         content["target"] = {
             "name": target_name or model.config.target,
             "built_from": model.config.target,
