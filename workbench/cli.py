@@ -39,6 +39,7 @@ def _synth(args: argparse.Namespace) -> int:
         width=args.width,
         workers=args.workers,
         progress=not args.quiet,
+        domain=args.domain,
     )
     print(summary)
     return 0
@@ -71,6 +72,8 @@ def _train(args: argparse.Namespace) -> int:
     )
     if model_config is not None:
         config.model_config = {**config.model_config, **model_config}
+    if args.target is not None:
+        config.model_config = _target_config(args.target, config.model_config)
     trainer = Trainer(config, args.out, resume=args.resume, progress=not args.quiet)
     metrics = trainer.fit()
     if trainer.env.is_main and metrics:
@@ -90,6 +93,15 @@ def _load_weights(args: argparse.Namespace) -> Any:
         extra = {"input_size": tuple(args.input_size)} if args.input_size else {}
         return import_checkpoint(path, args.source, **extra)
     return load_pretrained(args.weights)
+
+
+def _target_config(target: str, model_config: dict) -> dict:
+    """``--target WEIGHTS``: the model explained by an interpreter (``--model interpreter``)."""
+    from workbench.pretrained import find_card
+
+    card = find_card(target)  # fails early, listing the shipped names, if WEIGHTS is unknown
+    path = target if Path(target).exists() else card["_card_path"]
+    return {**model_config, "target": str(path), "target_spec": None}
 
 
 def _eval(args: argparse.Namespace) -> int:
@@ -225,6 +237,36 @@ def _figures(args: argparse.Namespace) -> int:
     return 0
 
 
+def _aam_eval(args: argparse.Namespace) -> int:
+    """``workbench aam-eval``: explanation metrics of an AAM interpreter (+ its card)."""
+    from workbench.explain.aam import interpreter_report
+
+    report = interpreter_report(
+        args.weights, args.data, out=args.out, card=args.card, target_name=args.target_name
+    )
+    print(json.dumps(report["metrics"], indent=1))
+    print(report["localisation"].to_string(index=False))
+    return 0
+
+
+def _aam_study(args: argparse.Namespace) -> int:
+    """``workbench aam-study``: interpreters sharing N = 1..5 stages (supplementary Table 1)."""
+    from workbench.explain.aam import stage_study
+
+    table = stage_study(
+        args.target,
+        args.data,
+        args.out,
+        stages=tuple(args.stages),
+        config=args.config,
+        epochs=args.epochs,
+        max_steps=args.max_steps,
+        progress=not args.quiet,
+    )
+    print(table.to_string(index=False))
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from workbench.demo import run_demo
 
@@ -289,6 +331,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--height", type=int, default=256, help="image height, 64 to 1024 pixels")
     p.add_argument("--width", type=int, default=128, help="image width, height/4 to height")
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
+    p.add_argument(
+        "--domain", type=int, default=0, help="0 = default cameras; 1, 2.. = another site"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _COMMANDS["synth"] = _synth
 
@@ -318,6 +363,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-every", type=int, default=None, help="epochs between evaluations")
     p.add_argument("--max-steps", type=int, default=None, help="cap steps per epoch (smoke tests)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument(
+        "--target", default=None, help="--model interpreter: weights of the model to explain"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars or epoch lines")
     _COMMANDS["train"] = _train
 
@@ -403,6 +451,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _COMMANDS["figures"] = _figures
+
+    p = sub.add_parser("aam-eval", help="AAM interpreter: ADRE, X-mAP, rank-1/mAP, localisation")
+    p.add_argument("--weights", required=True, help="interpreter weights (name or path)")
+    p.add_argument("--data", required=True, help="dataset root with its attribute file")
+    p.add_argument(
+        "--out", default=None, type=output_dir, help="folder for metrics.json + localisation.csv"
+    )
+    p.add_argument("--card", default=None, help="model card to add the metrics to")
+    p.add_argument("--target-name", default=None, help="shipped name of the target (card)")
+    _COMMANDS["aam-eval"] = _aam_eval
+
+    p = sub.add_parser("aam-study", help="AAM interpreters sharing N = 1..5 target stages")
+    p.add_argument("--target", required=True, help="weights of the model to explain")
+    p.add_argument("--data", required=True, help="dataset root with its attribute file")
+    p.add_argument(
+        "--out", required=True, type=output_dir, help="folder: one run per N + table.csv"
+    )
+    p.add_argument(
+        "--stages", type=int, nargs="+", default=[1, 2, 3, 4, 5], help="shared stages N to train"
+    )
+    p.add_argument("--config", default=None, help="JSON TrainConfig of every run")
+    p.add_argument("--epochs", type=positive_int, default=None, help="epochs per interpreter")
+    p.add_argument("--max-steps", type=int, default=None, help="cap steps per epoch")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    _COMMANDS["aam-study"] = _aam_study
 
     p = sub.add_parser(
         "demo", help="the main job: data, contact sheet, shipped baseline, rank list"

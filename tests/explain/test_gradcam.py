@@ -153,3 +153,25 @@ def test_explainers_run_on_a_wrapped_foreign_network():
     cam = LayerGradCam(lambda y: EmbeddingSimilarity(emb[0])(net(y)), net[3])
     theirs = cam.attribute(x[1:], relu_attributions=False)[:, 0]
     torch.testing.assert_close(pair.gallery.maps, theirs, rtol=1e-4, atol=1e-6)
+
+
+def test_broadcast_pairs_on_a_model_that_mixes_branches_equal_pairs_one_by_one():
+    """The AAM interpreter combines the hooked layer with another branch of the same batch:
+    the query is then repeated at the input, and the maps still equal pairs one by one; a
+    frozen layer (computed under no_grad) fails with a message naming the ones that work."""
+    from workbench.models import build_model, model_config_class
+
+    torch.manual_seed(0)
+    model = build_model("interpreter", model_config_class("interpreter").tiny()).eval()
+    x = torch.randn(3, 3, *model.config.input_size)
+    together = explain_pair("gradcam", model, x[:1], x[1:], layer="aam")
+    for i in (0, 1):
+        alone = explain_pair("gradcam", model, x[:1], x[1 + i : 2 + i], layer="aam")
+        torch.testing.assert_close(
+            together.query.maps[i], alone.query.maps[0], rtol=1e-4, atol=1e-6
+        )
+        torch.testing.assert_close(
+            together.gallery.maps[i], alone.gallery.maps[0], rtol=1e-4, atol=1e-6
+        )
+    with pytest.raises(ExplainError, match="computed without gradients from layer 'stem'"):
+        explain_pair("gradcam", model, x[:1], x[1:], layer="stem")

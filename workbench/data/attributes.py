@@ -195,7 +195,9 @@ def load_attributes(
         if attr.name not in _fields(struct):
             raise AttributeFileError(
                 f"{where}: no attribute field {attr.name!r}; the {schema} schema expects "
-                f"{[a.name for a in get_schema(schema)]}"
+                f"{[a.name for a in get_schema(schema)]}. Fix: use the complete file "
+                f"(github.com/vana77/Market-1501_Attribute, DukeMTMC-attribute) or regenerate "
+                f"the synthetic one (`workbench synth`)"
             )
         raw = np.asarray(_get(struct, attr.name)).ravel().astype(np.int64)  # (N,) 1..k, 0 unknown
         if len(raw) != len(pids):
@@ -265,3 +267,26 @@ def check_attributes(
     elif extra and not missing:
         lines.append("  checking the query alone? pass allow_extra=True or the whole Split")
     raise ValueError("\n".join(lines))
+
+
+def split_attributes(
+    path_or_root: str | Path, table: pd.DataFrame, split: str = "train"
+) -> pd.DataFrame:
+    """Attributes of one split, checked against that split's table (what trainers load).
+
+    Finds the .mat under a dataset root (or takes the file), reads ``split`` with
+    :func:`load_attributes` and checks that its ids are the table's (:func:`check_attributes`).
+    Errors name the file and the fix.
+    """
+    path = Path(path_or_root)
+    if path.is_dir():
+        path = find_attribute_file(path)
+    attributes = load_attributes(path, split)
+    try:
+        check_attributes(attributes, table)
+    except ValueError as err:
+        raise AttributeFileError(
+            f"{err}\nfix: use the attribute file of this dataset ({path} belongs to another "
+            f"one or split), or regenerate it (`workbench synth` writes market_attribute.mat)"
+        ) from None
+    return attributes

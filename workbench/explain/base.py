@@ -8,9 +8,9 @@ that overrides one hook:
 * read-out methods (attention maps, CAM, relation maps) override :meth:`Explainer.compute`.
 
 The base class owns everything else: eval mode, the device, the forward hook on the chosen layer
-(always removed, on success and on error), the graph built **only from that layer on** (the hook
-hands the rest of the network a fresh leaf, so ``torch.autograd.grad`` stops there and no
-parameter gradient is computed), pair explanations, and packaging into :class:`Explanation`.
+(always removed, on success and on error), gradients **down to that layer only** (the hook hands
+the rest of the network a fresh leaf, so ``torch.autograd.grad`` stops there and no parameter
+gradient is computed), pair explanations, and packaging into :class:`Explanation`.
 
 Maps keep the layer's own resolution and raw signed values on the model's device; ReLU, scaling
 and colour are the renderer's choice (``workbench.viz``), so one colour scale can span a rank list.
@@ -133,18 +133,14 @@ def capture_layer(
     layer: str,
     *,
     replace: Callable[[Tensor], Tensor] | None = None,
-    grad_from_here: bool = False,
 ) -> Iterator[_Capture]:
     """Record the output of ``get_layer(model, layer)`` during a forward pass.
 
     Args:
         replace: maps the captured output to what the rest of the network receives (e.g. a
             fresh leaf that requires grad, or a batch with rows repeated). Its result is stored.
-        grad_from_here: run the rest of the forward pass with grad enabled even when the caller
-            runs it under ``torch.no_grad()``: the layers before the hook build no graph.
 
-    The hook is removed when the block exits, whatever happens inside it; grad mode is
-    restored too. A layer module that runs twice in one forward pass is refused (its maps
+    The hook is removed when the block exits, whatever happens inside it. A layer module that runs twice in one forward pass is refused (its maps
     would be ambiguous).
     """
     module = get_layer(model, layer)
@@ -162,8 +158,6 @@ def capture_layer(
             raise ExplainError(
                 f"layer {layer!r} runs more than once per forward pass; its maps are ambiguous"
             )
-        if grad_from_here:
-            torch.set_grad_enabled(True)
         out = replace(output) if replace is not None else output
         cap.output = out
         return out
@@ -318,8 +312,11 @@ class Explainer:
 
         Default for gradient methods: one forward of the 1 + B (or 2B) images; at the layer the
         query's activations are repeated once per pair, so each copy receives the gradient of
-        its own pair's similarity; one ``autograd.grad`` gives both sides. Read-out methods that
-        do not depend on the partner override this (or use :meth:`compute` on both sides).
+        its own pair's similarity; one ``autograd.grad`` gives both sides. A model that mixes
+        the layer's output with another branch of the same batch (the AAM interpreter combines
+        its attention maps with the target's map) cannot take a batch that grows at the layer;
+        its query is then repeated at the input instead (2B images). Read-out methods that do
+        not depend on the partner override this (or use :meth:`compute` on both sides).
         """
         n = gallery.shape[0]
         nq = query.shape[0]
@@ -333,13 +330,21 @@ class Explainer:
             leaves["g"] = g.requires_grad_(True)
             return torch.cat([leaves["q"], leaves["g"]])
 
-        with (
-            torch.no_grad(),
-            capture_layer(self.model, self.layer, replace=split, grad_from_here=True),
-        ):
-            emb = self.model(torch.cat([query, gallery]))
+        def run(images: Tensor) -> Tensor:
+            with capture_layer(self.model, self.layer, replace=split):
+                return self.model(images)
+
+        with torch.enable_grad():
+            if nq == n:
+                emb = run(torch.cat([query, gallery]))
+            else:
+                try:
+                    emb = run(torch.cat([query, gallery]))
+                except RuntimeError:  # the batch grew inside the model: repeat at the input
+                    nq = n
+                    emb = run(torch.cat([query.expand(n, -1, -1, -1), gallery]))
             score, distance = pair_similarity(emb[:n], emb[n:])
-            grad_q, grad_g = torch.autograd.grad(score.sum(), [leaves["q"], leaves["g"]])
+            grad_q, grad_g = self._grad(score.sum(), [leaves["q"], leaves["g"]])
         return (
             self.combine(leaves["q"].detach(), grad_q),
             self.combine(leaves["g"].detach(), grad_g),
@@ -372,13 +377,26 @@ class Explainer:
         def leaf(output: Tensor) -> Tensor:
             return output.detach().requires_grad_(True)
 
-        with (
-            torch.no_grad(),
-            capture_layer(self.model, self.layer, replace=leaf, grad_from_here=True) as cap,
-        ):
+        with torch.enable_grad(), capture_layer(self.model, self.layer, replace=leaf) as cap:
             scores = _score(target, self.model(images), self.model, images.shape[0])
-            (grads,) = torch.autograd.grad(scores.sum(), cap.output)
+            (grads,) = self._grad(scores.sum(), [cap.output])
         return cap.output.detach(), grads, scores.detach()
+
+    def _grad(self, output: Tensor, inputs: list[Tensor], **kwargs: Any) -> tuple[Tensor, ...]:
+        """``torch.autograd.grad`` to the layer's leaves, failing clearly when the embedding does
+        not depend differentiably on the layer (a frozen part of the model run under no_grad)."""
+        grads = None
+        if output.requires_grad:
+            grads = torch.autograd.grad(output, inputs, allow_unused=True, **kwargs)
+        if grads is None or any(g is None for g in grads):
+            working = ", ".join(r.name for r in self.candidate_layers(self.model))
+            raise ExplainError(
+                f"{self.name}: the embedding of {type(self.model).__name__} is computed without "
+                f"gradients from layer {self.layer!r} (a frozen part run under no_grad, such as "
+                f"an interpreter's shared target stages), so nothing can be differentiated "
+                f"there; choose a later layer (candidates: {working})"
+            )
+        return grads
 
     def activations(self, images: Tensor) -> Tensor:
         """The layer's output for ``images`` (no graph)."""

@@ -79,9 +79,18 @@ class CaptumAttribution(Explainer):
         else:
             algo = self._cls(forward)
         with torch.enable_grad():
-            attr = algo.attribute(
-                images, additional_forward_args=(rows,), **self.config.attribute_kwargs
-            )
+            try:
+                attr = algo.attribute(
+                    images, additional_forward_args=(rows,), **self.config.attribute_kwargs
+                )
+            except RuntimeError as e:
+                if "not have been used in the graph" not in str(e):
+                    raise
+                raise ExplainError(
+                    f"captum {self.config.algorithm}: the embedding of {type(self.model).__name__} "
+                    f"does not depend differentiably on layer {self.layer!r} (a frozen part run "
+                    f"under no_grad); choose a later layer"
+                ) from None
         if isinstance(attr, tuple):
             attr = attr[0]
         return attr.detach().sum(1)  # (B, H, W) or (B, h, w)

@@ -54,7 +54,7 @@ def component_maps(explainer: Explainer, images: Tensor, chunk: int = 64) -> Ten
         leaf["a"] = output.detach().requires_grad_(True)
         return leaf["a"]
 
-    with torch.no_grad(), capture_layer(model, layer, replace=keep, grad_from_here=True):
+    with torch.enable_grad(), capture_layer(model, layer, replace=keep):
         emb = model(images)  # (B, N)
         n = emb.shape[1]
         a = leaf["a"]
@@ -63,7 +63,9 @@ def component_maps(explainer: Explainer, images: Tensor, chunk: int = 64) -> Ten
             stop = min(start + chunk, n)
             cot = torch.zeros(stop - start, *emb.shape, device=emb.device, dtype=emb.dtype)
             cot[torch.arange(stop - start), :, torch.arange(start, stop)] = 1.0
-            (grads,) = torch.autograd.grad(emb, a, cot, is_grads_batched=True, retain_graph=True)
+            (grads,) = explainer._grad(
+                emb, [a], grad_outputs=cot, is_grads_batched=True, retain_graph=True
+            )
             out.append((grads * a.detach()).abs().mean(2))  # (c, B, h, w)
     return torch.cat(out).transpose(0, 1)  # (B, N, h, w)
 

@@ -163,6 +163,10 @@ class ReIDModel(nn.Module):
     #: sample fields the model's extra training losses read (``"mask"``, ``"keypoints"``,
     #: ``"attributes"``); the trainer loads them only when a model asks.
     train_fields: ClassVar[tuple[str, ...]] = ()
+    #: whether the trainer's ID + triplet losses on ``logits`` / ``features`` apply; False for
+    #: models trained on their ``extra_losses`` only (the AAM interpreter distils a frozen
+    #: target and has no identity objective of its own).
+    reid_losses: ClassVar[bool] = True
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()

@@ -197,9 +197,15 @@ class Trainer:
                 erasing_p=dc.erasing_p,
             )
             fields = set(getattr(self.model, "train_fields", ()))
+            attributes = None
+            if "attributes" in fields:  # Lin et al.'s .mat (Market, Duke; the synthetic data)
+                from workbench.data.attributes import split_attributes
+
+                attributes = split_attributes(dc.root, self.split.train, "train")
             self._dataset = ReIDDataset(
                 self.split.train,
                 transform,
+                attributes=attributes,
                 pid_to_label=self.pid_to_label,
                 load_masks="mask" in fields,
             )
@@ -309,11 +315,14 @@ class Trainer:
             with self._autocast():
                 out = self.ddp_model(images)
             logits, feats = out["logits"].float(), out["features"].float()
-            id_loss = self.id_loss(logits, labels)
-            tri_loss = self.triplet(feats, labels)
-            if isinstance(tri_loss, tuple):
-                tri_loss = tri_loss[0]
-            loss = id_loss + self.config.loss.triplet_weight * tri_loss
+            if getattr(self.model, "reid_losses", True):
+                id_loss = self.id_loss(logits, labels)
+                tri_loss = self.triplet(feats, labels)
+                if isinstance(tri_loss, tuple):
+                    tri_loss = tri_loss[0]
+                loss = id_loss + self.config.loss.triplet_weight * tri_loss
+            else:  # the model trains on its own losses only (e.g. the AAM interpreter)
+                id_loss = tri_loss = loss = torch.zeros((), device=self.device)
             extra = self._extra_losses(out, batch, images, labels)
             for term in extra.values():
                 loss = loss + term

@@ -70,8 +70,16 @@ _STYLES: tuple[dict, ...] = (
 )  # fmt: skip
 
 
-def make_cameras(seed: int) -> list[Camera]:
-    """The six cameras of a dataset seeded ``seed`` (style table + small per-seed jitter)."""
+def make_cameras(seed: int, domain: int = 0) -> list[Camera]:
+    """The six cameras of a dataset seeded ``seed`` (style table + small per-seed jitter).
+
+    ``domain`` > 0 gives another site (the cross-domain setting, like Market-1501 →
+    DukeMTMC-reID): camera ``i`` takes the character of style ``i + domain`` with a rotated
+    scene, every camera (none neutral) shares a domain-wide colour cast, and the per-camera
+    jitter is stronger; all drawn from ``(seed, DOMAIN, domain)``. Domain 0 is the default set.
+    """
+    if domain:
+        return _domain_cameras(seed, domain)
     cams = []
     for i, style in enumerate(_STYLES):
         style = dict(style)
@@ -81,6 +89,27 @@ def make_cameras(seed: int) -> list[Camera]:
                 style[key] = round(float(style.get(key, 1.0) * rng.uniform(0.95, 1.05)), 4)
             cast = np.asarray(style.get("cast", (1.0, 1.0, 1.0))) * rng.uniform(0.97, 1.03, 3)
             style["cast"] = tuple(round(float(c), 4) for c in cast)
+        cams.append(Camera(index=i + 1, **style))
+    return cams
+
+
+def _domain_cameras(seed: int, domain: int) -> list[Camera]:
+    from workbench.data.synth.backgrounds import SCENES
+
+    base = seeds.rng(seed, seeds.DOMAIN, domain)
+    cast = base.uniform(0.8, 1.2, 3)  # the whole site is tinted (sodium lamps, LED panels...)
+    shift = 1 + int(base.integers(len(SCENES) - 1))  # every camera shows another scene style
+    cams = []
+    for i in range(N_CAMERAS):
+        style = dict(_STYLES[(i + domain) % len(_STYLES)])
+        style.pop("neutral", None)
+        rng = seeds.rng(seed, seeds.DOMAIN, domain, i)
+        for key in ("gain", "gamma", "contrast"):
+            style[key] = round(float(style.get(key, 1.0) * rng.uniform(0.88, 1.12)), 4)
+        own = np.asarray(style.get("cast", (1.0, 1.0, 1.0))) * rng.uniform(0.92, 1.08, 3)
+        style["cast"] = tuple(round(float(c), 4) for c in own * cast)
+        style["saturation"] = round(float(style.get("saturation", 1.0) * rng.uniform(0.8, 1.1)), 4)
+        style["scene"] = SCENES[(SCENES.index(style["scene"]) + shift) % len(SCENES)]
         cams.append(Camera(index=i + 1, **style))
     return cams
 

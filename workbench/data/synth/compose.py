@@ -38,10 +38,11 @@ class Rendered:
 class Studio:
     """Per-process renderer of a dataset's images (cheap to call, ~1 s to build at 256x128)."""
 
-    def __init__(self, seed: int, height: int, width: int) -> None:
+    def __init__(self, seed: int, height: int, width: int, domain: int = 0) -> None:
         self.seed, self.h, self.w = seed, height, width
-        self.cameras: list[Camera] = make_cameras(seed)
-        self.backdrops = Backdrops([c.scene for c in self.cameras], seed, height, width)
+        self.cameras: list[Camera] = make_cameras(seed, domain)
+        plates = seeds.domain_seed(seed, domain)  # another site: other background plates
+        self.backdrops = Backdrops([c.scene for c in self.cameras], plates, height, width)
         self.noise = NoiseBank(self.cameras, seed, height, width)
 
     def render(self, spec: ImageSpec, ident: Identity | None) -> Rendered:

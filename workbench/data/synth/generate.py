@@ -119,9 +119,12 @@ def _prepare(out: Path) -> None:
         (out / MASK_DIR / folder).mkdir(parents=True, exist_ok=True)
 
 
-def _init_worker(root: str, seed: int, height: int, width: int, identities: list[Identity]) -> None:
+def _init_worker(
+    root: str, seed: int, height: int, width: int, identities: list[Identity], domain: int = 0
+) -> None:
     cv2.setNumThreads(0)  # one process per core; OpenCV's own threads would compete
-    _WORKER.update(root=Path(root), studio=Studio(seed, height, width), identities=identities)
+    studio = Studio(seed, height, width, domain)
+    _WORKER.update(root=Path(root), studio=studio, identities=identities)
 
 
 def _render_chunk(specs: list[ImageSpec]) -> ChunkResult:
@@ -167,11 +170,18 @@ def _chunks(specs: list[ImageSpec], workers: int) -> list[list[ImageSpec]]:
 
 
 def _run(
-    plan: Plan, root: Path, seed: int, height: int, width: int, workers: int, progress: bool
+    plan: Plan,
+    root: Path,
+    seed: int,
+    height: int,
+    width: int,
+    workers: int,
+    progress: bool,
+    domain: int = 0,
 ) -> Iterator[ChunkResult]:
     """Render every image of ``plan``; yield (name rows, timings) per chunk (see ChunkResult)."""
     chunks = _chunks(plan.images, workers)
-    args = (str(root), seed, height, width, plan.identities)
+    args = (str(root), seed, height, width, plan.identities, domain)
     bar = tqdm(total=len(plan.images), unit="img", desc="synth", disable=not progress)
     try:
         if workers == 1:
@@ -224,14 +234,16 @@ def _write_tables(
     write_attribute_mat(root / ATTRIBUTE_MAT, by_split["train"], by_split["test"])
 
 
-def _meta(plan: Plan, seed: int, height: int, width: int) -> dict:
+def _meta(plan: Plan, seed: int, height: int, width: int, domain: int = 0) -> dict:
     """The content of ``synth.json`` (no time, path or host: the file is reproducible)."""
     counts = {folder: plan.count(folder) for folder in FOLDERS}
     counts["distractors"] = sum(s.kind == "distractor" for s in plan.images)
     counts["junk"] = sum(s.kind == "junk" for s in plan.images)
     pids = {split: [i.pid for i, s in zip(plan.identities, plan.splits, strict=True) if s == split]
             for split in ("train", "test")}  # fmt: skip
+    extra = {"domain": int(domain)} if domain else {}  # domain 0 files stay as they were
     return {
+        **extra,
         "generator": "workbench.data.synth",
         "version": GENERATOR_VERSION,
         "seed": int(seed),
@@ -240,7 +252,7 @@ def _meta(plan: Plan, seed: int, height: int, width: int) -> dict:
         "ids_test": pids["test"],
         "height": height,
         "width": width,
-        "cameras": [c.to_json() for c in make_cameras(seed)],
+        "cameras": [c.to_json() for c in make_cameras(seed, domain)],
         "part_labels": {str(k): v for k, v in PART_LABELS.items()},
         "keypoints": list(COCO_KEYPOINTS),
         "attribute_schema": "market1501",
@@ -256,19 +268,25 @@ def generate(
     width: int = 128,
     workers: int | None = None,
     progress: bool = True,
+    domain: int = 0,
 ) -> SynthSummary:
     """Render ``ids`` synthetic identities (default 500; half train, half test) into ``out``.
 
     ``out`` must be new, empty, or a previous output of this function (which is replaced).
     ``workers``: processes (default: the usable cores). Returns a summary of what was written.
+    ``domain``: 0 = the default cameras; 1, 2, ... = the same identities filmed at another
+    site (other cameras, backgrounds and colour casts, ``camera.make_cameras``), for
+    cross-domain studies; deterministic from ``(seed, domain)``.
     """
     n_ids = _check_arguments(ids, seed, height, width, workers)
+    if not isinstance(domain, (int, np.integer)) or isinstance(domain, bool) or domain < 0:
+        raise ValueError(f"domain={domain!r}: need a non-negative integer (0 = default cameras)")
     root = Path(out)
     start = time.perf_counter()
-    plan = make_plan(n_ids, seed, make_cameras(seed))
+    plan = make_plan(n_ids, seed, make_cameras(seed, domain))
     _prepare(root)
     # the marker first: it makes the folder ours (a rerun may replace it) and incomplete
-    meta = _meta(plan, seed, height, width)
+    meta = _meta(plan, seed, height, width, domain)
     settings = {k: meta[k] for k in ("ids", "seed", "height", "width")}
     (root / PARTIAL_FILE).write_text(json.dumps(settings) + "\n", "utf-8")
     if workers is None:
@@ -277,7 +295,7 @@ def generate(
     workers = max(1, min(workers, len(plan.images) // 16 or 1))
     keypoints: dict[str, list[tuple[str, np.ndarray]]] = defaultdict(list)
     stages = {"render": 0.0, "encode": 0.0, "write": 0.0}
-    for rows, times in _run(plan, root, seed, height, width, workers, progress):
+    for rows, times in _run(plan, root, seed, height, width, workers, progress, domain):
         for folder, name, kp in rows:
             keypoints[folder].append((name, kp))
         for k, v in times.items():
@@ -325,11 +343,12 @@ def ensure_synthetic(
     height: int = 256,
     width: int = 128,
     progress: bool = True,
+    domain: int = 0,
 ) -> tuple[Path, SynthSummary | None]:
     """Reuse ``out`` when it already holds this exact dataset, else (re)generate it.
 
-    "This exact dataset" = same generator version, seed, number of identities and image size
-    (generation is deterministic, so those pin every byte). Returns the folder and the summary
+    "This exact dataset" = same generator version, seed, domain, number of identities and image
+    size (generation is deterministic, so those pin every byte). Returns the folder and the summary
     of a fresh generation (``None`` when reused).
     """
     root = Path(out)
@@ -343,6 +362,10 @@ def ensure_synthetic(
             "height": height,
             "width": width,
         }
-        if all(meta.get(k) == v for k, v in wanted.items()) and _is_complete(root, meta):
+        same = all(meta.get(k) == v for k, v in wanted.items())
+        if same and meta.get("domain", 0) == domain and _is_complete(root, meta):
             return root, None
-    return root, generate(root, ids=ids, seed=seed, height=height, width=width, progress=progress)
+    summary = generate(
+        root, ids=ids, seed=seed, height=height, width=width, progress=progress, domain=domain
+    )
+    return root, summary

@@ -15,7 +15,15 @@ PLAN = 3  # no key: split, cameras per id, tracks, query choice
 CAMERA = 4  # key: camera index (0-based)
 PLATE = 5  # key: camera (0-based), plate
 NOISE = 7  # key: camera (1-based)
+DOMAIN = 8  # key: domain, [camera (0-based)]: the cameras and plates of a second domain
 
 
 def rng(seed: int, stream: int, *key: int) -> np.random.Generator:
     return np.random.default_rng(np.random.SeedSequence([int(seed), stream, *map(int, key)]))
+
+
+def domain_seed(seed: int, domain: int) -> int:
+    """The seed of a domain's background plates: ``seed`` itself for domain 0."""
+    if domain == 0:
+        return int(seed)
+    return int(np.random.SeedSequence([int(seed), DOMAIN, int(domain)]).generate_state(1)[0])
