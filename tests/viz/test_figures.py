@@ -18,6 +18,7 @@ ROLES = {
     "rga_norel": ("rga", {"relations": False}),
     "rga_cbam": ("rga", {"attention": "cbam"}),
     "ianet": ("ianet", {}),
+    "interpreter": ("interpreter", {}),
 }
 
 

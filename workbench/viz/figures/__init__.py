@@ -37,9 +37,9 @@ WEIGHTS: dict[str, str] = {
     "rga_norel": "rga_norel_r18w16_256",
     "rga_cbam": "rga_cbam_r18w16_256",
     "ianet": "ianet_r18w16_256",
-    "interpreter": "interpreter_bot_r18w16_256",
+    "interpreter": "interpreter_bot256",
 }
-_RECIPE_FILES = ("beyond", "daaf", "sa", "rga", "ianet")
+_RECIPE_FILES = ("beyond", "daaf", "sa", "rga", "ianet", "aam")
 
 
 @dataclass(frozen=True)
