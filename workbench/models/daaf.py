@@ -43,11 +43,29 @@ Where we differ from the code (all configurable):
 * Group width ``floor(C / G)`` = 341 at C = 2048 (paper) vs the code's 340.
 * The HAB decoder is initialised like the PAB one, N(0, 0.001) weights and zero bias — what the
   code's init lines intend (they re-initialise the PAB layers twice by mistake, §2.2).
-* ``decoder_channels`` (64 in the paper and code) is the width of both decoders; CPU cards use
-  16: at 64 the six full-resolution decoders cost ~1 GMAC per 256×128 image, 7× a width-16
-  ResNet-18.
+* ``decoder_channels`` (64 in the paper and code) and ``decoder_steps`` (4) set the decoders'
+  width and depth. At 64 × 4 the six full-resolution PAB decodings alone cost ~1.1 GMAC per
+  256×128 image, 7.6× a width-16 ResNet-18, and a measured ~7× BoT's step time on this CPU, so
+  the CPU card uses ``decoder_channels=16, decoder_steps=2``: two deconvolutions, predictions
+  at 1/4 of the input (64×32, the usual heat-map resolution of CPN / SimpleBaseline), targets
+  built on that grid (the Gaussians' σ stays 8 input pixels = 2 map pixels; the mask is
+  area-averaged). That run trains at ~1.8× BoT's step time.
 * The mask target is the synthetic/segmentation person mask (``parts > 0``), not an FCN output
   binarised at 100; area-averaged when the decoder output is smaller than the image.
+
+Cost (``torch.utils.flop_counter``, FLOPs = 2 × multiply-adds, per 256×128 image; eval mode =
+the inference model, train mode = with both branches):
+
+    ================================  ==========  ==========  ===========  ===========
+    configuration                     BoT params  DAAF all    eval GFLOPs  train GFLOPs
+    ================================  ==========  ==========  ===========  ===========
+    ResNet-50 w64, decoders 64 × 4    24,536,128  48,530,386  8.107 = BoT  18.00 (BoT 8.11)
+    CPU card: ResNet-18 w16, 16 × 2      766,352   1,468,674  0.278 = BoT  0.492 (BoT 0.278)
+    ================================  ==========  ==========  ===========  ===========
+
+(with a 500-way classifier; HAB is 23.86 M / 0.70 M parameters — its encoder copy — and PAB 0.14 M /
+2,689.) The eval-mode parameter counts, FLOPs and embeddings equal those of the BoT
+(``inference_model()``), checked in ``tests/models/test_daaf.py``.
 
 Data: the model asks the trainer for the sample fields ``mask`` and ``keypoints``
 (``train_fields``); both move with the image through every transform. For real data add to the
