@@ -97,14 +97,26 @@ def get_figure(name: str) -> FigureRecipe:
     return _FIGURES[name]
 
 
+# model options of the roles that are variants of a registered model (the zoo's CPU cards)
+_VARIANTS = {
+    "rga": '{"stages": [false, true, true, true]}',
+    "rga_norel": '{"stages": [false, true, true, true], "relations": false}',
+    "rga_cbam": '{"attention": "cbam"}',
+}
+
+
 def _train_hint(role: str) -> str:
     name = WEIGHTS[role]
     model = role.split("_")[0]
     if role == "interpreter":
-        return f"workbench train --model interpreter --target {WEIGHTS['bot']} ... then export as {name}"
+        return (
+            f"workbench train --model interpreter --target {WEIGHTS['bot']} --out runs/{name} "
+            f"&& workbench export --run runs/{name} --name {name}"
+        )
+    options = f" --model-config '{_VARIANTS[role]}'" if role in _VARIANTS else ""
     return (
-        f"workbench train --config weights/{WEIGHTS['bot']}.json --model {model} --out runs/{name} "
-        f"&& workbench export --run runs/{name} --name {name}"
+        f"workbench train --config weights/{WEIGHTS['bot']}.json --model {model}{options} "
+        f"--out runs/{name} && workbench export --run runs/{name} --name {name}"
     )
 
 
