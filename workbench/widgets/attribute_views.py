@@ -24,6 +24,8 @@ import pandas as pd
 import torch
 from torch import Tensor, nn
 
+from workbench.evaluate.explain_metrics import localisation_scores
+from workbench.explain.attributes import average_aams
 from workbench.viz.attributes import contribution_bars, figure_png
 from workbench.viz.heatmap import colour_bar, encode, hstack, overlay, shared_scale
 from workbench.widgets._controls import DeviceControl, guarded, message_html
@@ -32,7 +34,6 @@ from workbench.widgets._data import ImageStore, ProgressLoader, model_input_size
 __all__ = [
     "AttributeBars",
     "AttributeExplorer",
-    "average_aams",
     "is_interpreter",
     "split_attributes_table",
 ]
@@ -77,28 +78,6 @@ def _labels(attributes: pd.DataFrame, pids: np.ndarray, names: list[str]) -> np.
         )
     table = attributes.reindex(pids)[names]
     return table.fillna(-1).to_numpy(np.int64)
-
-
-def average_aams(aams: Tensor, labels: np.ndarray) -> Tensor:
-    """(M, 2, h, w) average positive / negative AAM per attribute over N images.
-
-    The AAM paper's own rule (binarise each map at its top third, sum, min-max normalise;
-    ``workbench.explain.attributes.average_aams``) when that module is present; otherwise the
-    plain mean of the maps over the images with (``[:, 0]``) and without (``[:, 1]``) it.
-    """
-    try:
-        from workbench.explain.attributes import average_aams as paper_average
-    except ImportError:
-        paper_average = None
-    if paper_average is not None:
-        return paper_average(aams, labels)
-    labels_t = torch.as_tensor(np.array(labels))
-    out = torch.zeros(aams.shape[1], 2, *aams.shape[2:])
-    for j, value in enumerate((1, 0)):
-        sel = (labels_t == value).float()  # (N, M)
-        count = sel.sum(0).clamp(min=1)[:, None, None]  # (M, 1, 1)
-        out[:, j] = torch.einsum("nm,nmhw->mhw", sel, aams.float()) / count
-    return out
 
 
 class AttributeBars:
@@ -242,7 +221,7 @@ class AttributeExplorer:
         finally:
             self.model.train(was_training)
         aams_t = torch.cat(aams)  # (N, M, h, w)
-        self.averages = average_aams(aams_t, labels)
+        self.averages = average_aams(aams_t, labels)  # the AAM paper's rule (top third)
         self.counts = {n: (int((labels[:, i] == 1).sum()), int((labels[:, i] == 0).sum()))
                        for i, n in enumerate(names)}  # fmt: skip
         self.attribute.options = names
@@ -251,14 +230,6 @@ class AttributeExplorer:
         self.localisation = self._localisation(aams_t, table, names)
 
     def _localisation(self, aams: Tensor, table: pd.DataFrame, names: list[str]):
-        try:
-            from workbench.evaluate.explain_metrics import localisation_scores
-        except ImportError:
-            self.table.value = message_html(
-                "localisation scores need the AAM metrics (workbench.evaluate.explain_metrics)",
-                "info",
-            )
-            return None
         if "mask_path" not in table.columns:
             self.table.value = message_html(
                 "localisation scores need part masks (the synthetic dataset has them)", "info"
