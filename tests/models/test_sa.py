@@ -202,3 +202,27 @@ def test_code_heads_cam_is_exact_too() -> None:
         cam = model.class_activation_map(x, 2, classes)
         expected = branch(model.feature_maps(x)["layer2"])[torch.arange(2), classes]
     torch.testing.assert_close(cam.mean(dim=(1, 2)) + model.cam_bias(2)[classes], expected)
+
+
+def test_trainer_logs_every_sa_loss_term(tiny_synth, tmp_path) -> None:
+    from workbench.train.config import TrainConfig, apply_overrides
+    from workbench.train.trainer import Trainer
+
+    config = apply_overrides(
+        TrainConfig(model="sa", model_config={"backbone": "resnet18", "width": 8, "dim": 16}),
+        {
+            "data.root": str(tiny_synth),
+            "data.height": 96,
+            "data.width": 32,
+            "data.batch_size": 16,
+            "data.workers": 0,
+            "optim.epochs": 1,
+            "max_steps_per_epoch": 1,
+        },
+    )
+    stats = Trainer(config, tmp_path / "run", progress=False).train_epoch(0)
+    names = [f"part{i}" for i in range(1, 7)] + ["deep1", "deep2", "deep3"]
+    assert sorted(stats.extra) == sorted(names)
+    # total = ID + triplet + the nine extra terms (center loss off)
+    total = stats.id_loss + stats.triplet_loss + sum(stats.extra.values())
+    assert stats.loss == pytest.approx(total, rel=1e-5)
