@@ -128,10 +128,12 @@ def test_eval_embedding_is_per_stripe_l2_normalised_stripes() -> None:
 def test_cam_is_exact_for_the_deep_supervision_logits() -> None:
     torch.manual_seed(0)
     model = SANet(SAConfig.tiny()).eval()
-    with torch.no_grad():  # non-trivial classifiers
+    with torch.no_grad():  # non-trivial classifiers and BN statistics
         for branch in model.deep.values():
             branch.classifier.weight.normal_()
-            branch.classifier.bias.normal_()
+            branch.bn.running_mean.normal_()
+            branch.bn.running_var.uniform_(0.5, 2.0)
+            branch.bn.weight.normal_()
     x = torch.randn(3, 3, 96, 32)
     classes = torch.tensor([0, 5, 7])
     with torch.no_grad():
@@ -146,7 +148,7 @@ def test_cam_is_exact_for_the_deep_supervision_logits() -> None:
         assert cam.shape == (3, *stage_map.shape[2:])
         logit = cam.mean(dim=(1, 2)) + model.cam_bias(stage)[classes]
         torch.testing.assert_close(logit, expected[torch.arange(3), classes])
-        # and by hand: h·w · a ⊙ F, then the class row of classifier·conv
+        # and by hand: h·w · a ⊙ F is what the weights apply to
         a = naive_sa(stage_map, "l1_mean").float() * stage_map.shape[2] * stage_map.shape[3]
         torch.testing.assert_close(model.cam_input(stage, stage_map), a * stage_map)
     with pytest.raises(KeyError, match="Grad-CAM"):
@@ -183,3 +185,44 @@ def test_train_output_has_every_branch() -> None:
     assert len(out["part_logits"]) == 6 and all(t.shape == (2, 8) for t in out["part_logits"])
     assert sorted(out["deep_logits"]) == ["layer1", "layer2", "layer3"]
     assert out["features"].shape == (2, 6 * 128)
+
+
+def test_code_heads_cam_is_exact_too() -> None:
+    torch.manual_seed(0)
+    model = SANet(SAConfig.tiny(head="code")).eval()
+    assert model.deep["layer2"].bn is None and model.global_classifier.bias is not None
+    assert isinstance(model.part_conv[2], torch.nn.ReLU)
+    with torch.no_grad():
+        branch = model.deep["layer2"]
+        branch.classifier.weight.normal_()
+        branch.classifier.bias.normal_()
+    x = torch.randn(2, 3, 96, 32)
+    classes = torch.tensor([1, 3])
+    with torch.no_grad():
+        cam = model.class_activation_map(x, 2, classes)
+        expected = branch(model.feature_maps(x)["layer2"])[torch.arange(2), classes]
+    torch.testing.assert_close(cam.mean(dim=(1, 2)) + model.cam_bias(2)[classes], expected)
+
+
+def test_trainer_logs_every_sa_loss_term(tiny_synth, tmp_path) -> None:
+    from workbench.train.config import TrainConfig, apply_overrides
+    from workbench.train.trainer import Trainer
+
+    config = apply_overrides(
+        TrainConfig(model="sa", model_config={"backbone": "resnet18", "width": 8, "dim": 16}),
+        {
+            "data.root": str(tiny_synth),
+            "data.height": 96,
+            "data.width": 32,
+            "data.batch_size": 16,
+            "data.workers": 0,
+            "optim.epochs": 1,
+            "max_steps_per_epoch": 1,
+        },
+    )
+    stats = Trainer(config, tmp_path / "run", progress=False).train_epoch(0)
+    names = [f"part{i}" for i in range(1, 7)] + ["deep1", "deep2", "deep3"]
+    assert sorted(stats.extra) == sorted(names)
+    # total = ID + triplet + the nine extra terms (center loss off)
+    total = stats.id_loss + stats.triplet_loss + sum(stats.extra.values())
+    assert stats.loss == pytest.approx(total, rel=1e-5)

@@ -8,13 +8,25 @@ Architecture (paper Fig. 3, as the code builds it):
 
 * backbone: ResNet with ``layer4`` at stride 1 (``last_stride=1``);
 * **deep-supervision branches** (DS) on ``layer1``..``layer3``: ``x_l → SA → GAP → 1×1 conv C_l→256
-  (no bias, one per stage) → Linear(256 → num_classes)`` (the code's DS head; the paper only says
-  "GAP followed by a fully-connected layer", and the 1×1 conv + linear is one linear map after
+  (no bias, one per stage) → [BN] → Linear(256 → num_classes)`` (the code's DS head; the paper
+  only says "GAP followed by a fully-connected layer"; in eval mode it is one linear map after
   GAP, so the CAM below is exact);
 * **PCB part branch** (Sun et al. 2018) on ``layer4``: six horizontal stripes, average pooled
-  (B, C, 6, 1) → dropout 0.5 → **shared** 1×1 conv C→256 (no bias) → BN → ReLU → one
+  (B, C, 6, 1) → dropout 0.5 → **shared** 1×1 conv C→256 (no bias) → BN → [ReLU] → one
   Linear(256 → num_classes) per stripe; the mean of the six 256-d stripe features goes to a
-  seventh, "global" classifier (the paper's ``L_main``).
+  seventh, "global" classifier (the paper's ``L_main``). Brackets: see ``head`` below.
+
+Classifier heads (``head``): the code's heads — DS ``conv → Linear`` with bias, part ``conv → BN →
+ReLU → Linear`` with bias — were trained with SGD at lr 0.1. Under the zoo's shared Adam recipe
+(lr 2e-3, P×K batches of 16 of 250 ids) they did not learn: in the first 3 epochs of the 256×128
+run every part / global loss stayed at or *above* chance (5.6 > log 250 = 5.52, training accuracy
+0.3 %), and a 60-step check on class prototypes reproduced it (loss 6.3 at step 20) — Adam turns
+the small, consistent gradient on the biases of the classes absent from a batch into full-size
+steps, and non-negative ReLU features let every absent class drift together. ``head="bnneck"``
+(**default**) uses BoT's recipe for a classifier trained by Adam: a BN with frozen zero bias
+before a bias-free linear layer (DS: ``conv → BN1d → Linear``; parts: ``conv → BN2d → Linear``,
+no ReLU); in the same check its losses fall (part 4.3, DS 3.0 by step 60). ``head="code"``
+keeps the official heads. Both keep the DS branches linear in eval mode, so the CAMs are exact.
 
 The SA layer (paper Eq. 1, Fig. 4) has **zero parameters**: a channel reduction ``m(h, w)``,
 normalised over the h·w positions to weights ``a(h, w)`` summing to 1, then ``F' = a ⊙ F``
@@ -167,29 +179,59 @@ class DeepSupervisionBranch(nn.Module):
         num_classes: int,
         sa_mode: str | None,
         rescale: bool = True,
+        neck: bool = True,
     ) -> None:
         super().__init__()
         sa = SpatialAttention(sa_mode, rescale) if sa_mode else None
         self.sa: SpatialAttention | None = sa
         self.pool = GlobalAvgPool()
         self.conv = nn.Conv2d(in_channels, dim, kernel_size=1, bias=False)
-        self.classifier = nn.Linear(dim, num_classes)
+        self.bn: nn.BatchNorm1d | None = _neck_bn(dim) if neck else None
+        self.classifier = nn.Linear(dim, num_classes, bias=not neck)
         nn.init.kaiming_normal_(self.conv.weight, mode="fan_out")
         nn.init.normal_(self.classifier.weight, std=0.001)
-        nn.init.zeros_(self.classifier.bias)
+        if self.classifier.bias is not None:
+            nn.init.zeros_(self.classifier.bias)
 
     def cam_input(self, x: Tensor) -> Tensor:
-        """The map the CAM weights apply to: ``a ⊙ x`` (or ``x`` without SA)."""
+        """The map the CAM weights apply to: ``s·a ⊙ x`` (or ``x`` without SA)."""
         return self.sa(x) if self.sa is not None else x
 
     def forward(self, x: Tensor) -> Tensor:
         v = self.pool(self.cam_input(x))  # (B, C)
         v = self.conv(v[:, :, None, None]).flatten(1)  # (B, dim)
+        if self.bn is not None:
+            v = self.bn(v)
         return self.classifier(v)  # (B, num_classes)
 
+    def _bn_affine(self) -> tuple[Tensor, Tensor]:
+        """Eval-mode BN as ``scale ⊙ v + shift`` (identity without a neck)."""
+        if self.bn is None:
+            dim = self.conv.out_channels
+            one = self.conv.weight.new_ones(dim)
+            return one, torch.zeros_like(one)
+        bn = self.bn
+        scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
+        return scale, bn.bias - bn.running_mean * scale
+
     def cam_weights(self) -> Tensor:
-        """(num_classes, C): ``classifier.weight @ conv.weight`` (GAP → conv → FC is linear)."""
-        return self.classifier.weight @ self.conv.weight.flatten(1)
+        """(num_classes, C): ``classifier · diag(BN scale) · conv`` — the eval branch is linear."""
+        scale, _ = self._bn_affine()
+        return self.classifier.weight @ (scale[:, None] * self.conv.weight.flatten(1))
+
+    def cam_bias(self) -> Tensor:
+        """(num_classes,): what the eval branch adds after the CAM mean (BN shift, fc bias)."""
+        _, shift = self._bn_affine()
+        bias = self.classifier.weight @ shift
+        return bias + self.classifier.bias if self.classifier.bias is not None else bias
+
+
+def _neck_bn(dim: int) -> nn.BatchNorm1d:
+    """BoT's BNNeck BN: bias frozen at 0 (features stay zero-mean for a bias-free classifier)."""
+    bn = nn.BatchNorm1d(dim)
+    nn.init.zeros_(bn.bias)
+    bn.bias.requires_grad_(False)
+    return bn
 
 
 class PartPool(nn.Module):
@@ -242,6 +284,7 @@ class SAConfig(ModelConfig):
         dim: channels of the DS 1×1 convs and of the shared part conv (256).
         dropout: before the shared part conv (code 0.5).
         loss_weighting: ``"code"`` (plain sum of the ten CE losses) or ``"paper"`` (0.8/0.2).
+        head: ``"bnneck"`` (default) or ``"code"``, the classifier heads (see the module doc).
     """
 
     backbone: str = "resnet50"
@@ -256,6 +299,7 @@ class SAConfig(ModelConfig):
     dim: int = 256
     dropout: float = 0.5
     loss_weighting: Literal["code", "paper"] = "code"
+    head: Literal["bnneck", "code"] = "bnneck"
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -288,6 +332,8 @@ class SAConfig(ModelConfig):
                 f"need parts ≥ 1, dim ≥ 1, 0 ≤ dropout < 1; got {self.parts}, {self.dim}, "
                 f"{self.dropout}"
             )
+        if self.head not in ("bnneck", "code"):
+            raise ModelConfigError(f"head must be 'bnneck' or 'code', got {self.head!r}")
         if self.loss_weighting not in ("code", "paper"):
             raise ModelConfigError(
                 f"loss_weighting must be 'code' or 'paper', got {self.loss_weighting!r}"
@@ -330,12 +376,13 @@ class SANet(ReIDModel):
             load_imagenet_weights(self.backbone, config.pretrained)
         info = {row.name: row for row in self.backbone.stage_info}
         k = config.num_classes
+        neck = config.head == "bnneck"
         self.deep = nn.ModuleDict()
         if config.deep_supervision:
             for stage in DS_STAGES:
                 mode = config.sa_mode if stage in config.sa_stages else None
                 self.deep[stage] = DeepSupervisionBranch(
-                    info[stage].channels, config.dim, k, mode, config.sa_rescale
+                    info[stage].channels, config.dim, k, mode, config.sa_rescale, neck
                 )
         c = self.backbone.num_features
         self.sa4 = (
@@ -346,17 +393,24 @@ class SANet(ReIDModel):
         self.pool = PartPool(config.parts)
         self.head = PartEmbedding(config.parts)
         self.dropout = nn.Dropout(config.dropout)
+        bn = nn.BatchNorm2d(config.dim)
+        if neck:  # BNNeck-style: zero-mean part features (bias frozen), no ReLU
+            nn.init.zeros_(bn.bias)
+            bn.bias.requires_grad_(False)
         self.part_conv = nn.Sequential(
             nn.Conv2d(c, config.dim, kernel_size=1, bias=False),
-            nn.BatchNorm2d(config.dim),
-            nn.ReLU(),
+            bn,
+            nn.Identity() if neck else nn.ReLU(),
         )
         nn.init.kaiming_normal_(self.part_conv[0].weight, mode="fan_out")
-        self.part_classifiers = nn.ModuleList(nn.Linear(config.dim, k) for _ in range(config.parts))
-        self.global_classifier = nn.Linear(config.dim, k)
+        self.part_classifiers = nn.ModuleList(
+            nn.Linear(config.dim, k, bias=not neck) for _ in range(config.parts)
+        )
+        self.global_classifier = nn.Linear(config.dim, k, bias=not neck)
         for fc in (*self.part_classifiers, self.global_classifier):
             nn.init.normal_(fc.weight, std=0.001)
-            nn.init.zeros_(fc.bias)
+            if fc.bias is not None:
+                nn.init.zeros_(fc.bias)
 
         self.embedding_dim = config.parts * c
         self.feature_dim = config.parts * c
@@ -460,13 +514,13 @@ class SANet(ReIDModel):
     def cam_weights(self, stage: str | int) -> Tensor:
         """(num_classes, C_l) CAM weights of DS stage ``stage`` (``2`` or ``"layer2"``).
 
-        ``classifier.weight @ conv.weight``; apply them to :meth:`cam_input` (a ⊙ F_l).
+        ``classifier · diag(BN scale) · conv`` (eval-mode BN); apply them to :meth:`cam_input`.
         """
         return self._branch(stage).cam_weights()
 
     def cam_bias(self, stage: str | int) -> Tensor:
-        """(num_classes,) bias of the DS stage's classifier."""
-        return self._branch(stage).classifier.bias
+        """(num_classes,) what the DS stage adds to the CAM mean (BN shift through the fc)."""
+        return self._branch(stage).cam_bias()
 
     def cam_input(self, stage: str | int, stage_map: Tensor) -> Tensor:
         """The map the CAM weights apply to: ``a ⊙ F_l`` for ``stage_map = F_l`` (B, C_l, h, w)."""
