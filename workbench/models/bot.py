@@ -32,7 +32,10 @@ from torch import Tensor, nn
 from workbench.models.base import LayerInfo, ModelConfig, ModelConfigError, ReIDModel, TrainOutput
 from workbench.models.heads import BNNeck, FCNeck, GeM, GlobalAvgPool
 from workbench.models.registry import register_model
-from workbench.models.resnet import RESNET_DEPTHS, build_resnet, load_imagenet_weights
+from workbench.models.resnet import (
+    RESNET_DEPTHS,
+    backbone_from_config,
+)
 
 __all__ = ["BoT", "BoTConfig"]
 
@@ -145,21 +148,7 @@ class BoT(ReIDModel):
 
     def __init__(self, config: BoTConfig) -> None:
         super().__init__(config)
-        self.backbone = build_resnet(
-            config.backbone,
-            width=config.width,
-            last_stride=config.last_stride,
-            stem_relu=config.stem_relu,
-            num_classes=0,
-            stem_pool=config.stem_pool,
-            ibn=config.ibn,
-            nonlocal_blocks=config.nonlocal_blocks,
-            nonlocal_inter=config.nonlocal_inter,
-            pixel_mean=config.pixel_mean,
-            pixel_std=config.pixel_std,
-        )
-        if config.pretrained is not None:
-            load_imagenet_weights(self.backbone, config.pretrained)
+        self.backbone = backbone_from_config(config)
         dim = self.backbone.num_features
         self.pool: nn.Module = (
             GeM(config.gem_p, learnable=config.gem_learnable)

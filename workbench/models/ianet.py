@@ -71,7 +71,10 @@ from torch import Tensor, nn
 from workbench.models.base import LayerInfo, ModelConfig, ModelConfigError, ReIDModel, TrainOutput
 from workbench.models.heads import BNNeck, GlobalAvgPool
 from workbench.models.registry import register_model
-from workbench.models.resnet import RESNET_DEPTHS, build_resnet, load_imagenet_weights
+from workbench.models.resnet import (
+    RESNET_DEPTHS,
+    backbone_from_config,
+)
 
 __all__ = [
     "CIABlock",
@@ -414,15 +417,7 @@ class IANet(ReIDModel):
 
     def __init__(self, config: IANetConfig) -> None:
         super().__init__(config)
-        self.backbone = build_resnet(
-            config.backbone,
-            width=config.width,
-            last_stride=config.last_stride,
-            stem_relu=config.stem_relu,
-            num_classes=0,
-        )
-        if config.pretrained is not None:
-            load_imagenet_weights(self.backbone, config.pretrained)
+        self.backbone = backbone_from_config(config)
         h, w = config.input_size
         rows: list[LayerInfo] = []
         self.ia_names: dict[str, str] = {}  # stage -> "ia2"

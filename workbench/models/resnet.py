@@ -70,6 +70,7 @@ __all__ = [
     "InputNorm",
     "NonLocal",
     "ResNet",
+    "backbone_from_config",
     "build_resnet",
     "load_imagenet_weights",
     "resnet18",
@@ -425,6 +426,38 @@ def build_resnet(name: str, **kwargs: Any) -> ResNet:
         raise ValueError(f"unknown backbone {name!r}; valid: {', '.join(RESNET_DEPTHS)}")
     block, layers = RESNET_DEPTHS[name]
     return ResNet(block, layers, **kwargs)
+
+
+# options of imported checkpoints (workbench.models.importer) that configs may carry
+_IMPORT_OPTIONS = (
+    "stem_pool",
+    "ibn",
+    "nonlocal_blocks",
+    "nonlocal_inter",
+    "pixel_mean",
+    "pixel_std",
+)
+
+
+def backbone_from_config(config: Any) -> ResNet:
+    """The ReID backbone a model config describes, shared by every ResNet model of the zoo.
+
+    Reads ``backbone``, ``width``, ``last_stride``, ``stem_relu``, the imported-checkpoint options
+    the config has (``stem_pool``, ``ibn``, non-local blocks, input re-normalisation) and loads
+    the ImageNet file named by ``config.pretrained``, if any. No ``fc``: models add their heads.
+    """
+    options = {name: getattr(config, name) for name in _IMPORT_OPTIONS if hasattr(config, name)}
+    backbone = build_resnet(
+        config.backbone,
+        width=config.width,
+        last_stride=config.last_stride,
+        stem_relu=config.stem_relu,
+        num_classes=0,
+        **options,
+    )
+    if config.pretrained is not None:
+        load_imagenet_weights(backbone, config.pretrained)
+    return backbone
 
 
 def resnet18(**kwargs: Any) -> ResNet:

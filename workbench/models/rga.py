@@ -78,7 +78,7 @@ from workbench.models.base import LayerInfo, ModelConfigError, ReIDModel, TrainO
 from workbench.models.bot import BoTConfig
 from workbench.models.heads import BNNeck, GlobalAvgPool
 from workbench.models.registry import register_model
-from workbench.models.resnet import build_resnet, load_imagenet_weights
+from workbench.models.resnet import backbone_from_config
 
 __all__ = [
     "RGA",
@@ -351,15 +351,7 @@ class RGA(ReIDModel):
     def __init__(self, config: RGAConfig) -> None:
         super().__init__(config)
         self.config: RGAConfig = config
-        self.backbone = build_resnet(
-            config.backbone,
-            width=config.width,
-            last_stride=config.last_stride,
-            stem_relu=config.stem_relu,
-            num_classes=0,
-        )
-        if config.pretrained is not None:
-            load_imagenet_weights(self.backbone, config.pretrained)
+        self.backbone = backbone_from_config(config)
         height, width = config.input_size
         info = {row.name: row for row in self.backbone.stage_info}
         rows = [info["stem"].prefixed("backbone")]
