@@ -140,12 +140,11 @@ def capture_layer(
         replace: maps the captured output to what the rest of the network receives (e.g. a
             fresh leaf that requires grad, or a batch with rows repeated). Its result is stored.
 
-    The hook is removed when the block exits, whatever happens inside it. A layer module that runs twice in one forward pass is refused (its maps
-    would be ambiguous).
+    The hook is removed when the block exits, whatever happens inside it. A layer module that
+    runs twice in one forward pass is refused (its maps would be ambiguous).
     """
     module = get_layer(model, layer)
     cap = _Capture()
-    was_enabled = torch.is_grad_enabled()
 
     def hook(_module: nn.Module, _inputs: Any, output: Any) -> Any:
         if not isinstance(output, Tensor):
@@ -172,7 +171,6 @@ def capture_layer(
             )
     finally:
         handle.remove()
-        torch.set_grad_enabled(was_enabled)
 
 
 @contextmanager
