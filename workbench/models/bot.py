@@ -29,11 +29,17 @@ from typing import Any, Literal
 
 from torch import Tensor, nn
 
-from workbench.models.base import LayerInfo, ModelConfig, ModelConfigError, ReIDModel, TrainOutput
+from workbench.models.base import (
+    LayerInfo,
+    ModelConfig,
+    ModelConfigError,
+    ReIDModel,
+    TrainOutput,
+    check_backbone_fields,
+)
 from workbench.models.heads import BNNeck, FCNeck, GeM, GlobalAvgPool
 from workbench.models.registry import register_model
 from workbench.models.resnet import (
-    RESNET_DEPTHS,
     backbone_from_config,
 )
 
@@ -85,14 +91,7 @@ class BoTConfig(ModelConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.backbone not in RESNET_DEPTHS:
-            raise ModelConfigError(
-                f"backbone must be one of {', '.join(RESNET_DEPTHS)}, got {self.backbone!r}"
-            )
-        if self.last_stride not in (1, 2):
-            raise ModelConfigError(f"last_stride must be 1 or 2, got {self.last_stride!r}")
-        if not isinstance(self.width, int) or self.width < 1:
-            raise ModelConfigError(f"width must be a positive int, got {self.width!r}")
+        check_backbone_fields(self)
         if self.neck_feat not in ("after", "before"):
             raise ModelConfigError(f"neck_feat must be 'after' or 'before', got {self.neck_feat!r}")
         for name in ("nonlocal_blocks", "pixel_mean", "pixel_std"):  # JSON gives lists

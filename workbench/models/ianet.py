@@ -68,11 +68,17 @@ from typing import Any, Literal
 import torch
 from torch import Tensor, nn
 
-from workbench.models.base import LayerInfo, ModelConfig, ModelConfigError, ReIDModel, TrainOutput
+from workbench.models.base import (
+    LayerInfo,
+    ModelConfig,
+    ModelConfigError,
+    ReIDModel,
+    TrainOutput,
+    check_backbone_fields,
+)
 from workbench.models.heads import BNNeck, GlobalAvgPool
 from workbench.models.registry import register_model
 from workbench.models.resnet import (
-    RESNET_DEPTHS,
     backbone_from_config,
 )
 
@@ -369,14 +375,7 @@ class IANetConfig(ModelConfig):
             self.ia_stages = tuple(stages)
         self.contexts = tuple(int(k) for k in self.contexts)
         self.sigmas = {str(k): (float(v[0]), float(v[1])) for k, v in dict(self.sigmas).items()}
-        if self.backbone not in RESNET_DEPTHS:
-            raise ModelConfigError(
-                f"backbone must be one of {', '.join(RESNET_DEPTHS)}, got {self.backbone!r}"
-            )
-        if self.last_stride not in (1, 2):
-            raise ModelConfigError(f"last_stride must be 1 or 2, got {self.last_stride!r}")
-        if not isinstance(self.width, int) or self.width < 1:
-            raise ModelConfigError(f"width must be a positive int, got {self.width!r}")
+        check_backbone_fields(self)
         bad = [s for s in (*self.ia_stages, *self.sigmas) if s not in IA_STAGES]
         if bad:
             raise ModelConfigError(f"unknown stage(s) {bad}; valid: {', '.join(IA_STAGES)}")

@@ -89,11 +89,17 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from workbench.models.base import LayerInfo, ModelConfig, ModelConfigError, ReIDModel, TrainOutput
+from workbench.models.base import (
+    LayerInfo,
+    ModelConfig,
+    ModelConfigError,
+    ReIDModel,
+    TrainOutput,
+    check_backbone_fields,
+)
 from workbench.models.heads import GlobalAvgPool
 from workbench.models.registry import register_model
 from workbench.models.resnet import (
-    RESNET_DEPTHS,
     backbone_from_config,
 )
 
@@ -309,14 +315,7 @@ class SAConfig(ModelConfig):
         if isinstance(self.sa_stages, (list, str)):
             stages = [self.sa_stages] if isinstance(self.sa_stages, str) else self.sa_stages
             self.sa_stages = tuple(stages)
-        if self.backbone not in RESNET_DEPTHS:
-            raise ModelConfigError(
-                f"backbone must be one of {', '.join(RESNET_DEPTHS)}, got {self.backbone!r}"
-            )
-        if self.last_stride not in (1, 2):
-            raise ModelConfigError(f"last_stride must be 1 or 2, got {self.last_stride!r}")
-        if not isinstance(self.width, int) or self.width < 1:
-            raise ModelConfigError(f"width must be a positive int, got {self.width!r}")
+        check_backbone_fields(self)
         if self.sa_mode not in SA_MODES:
             raise ModelConfigError(
                 f"sa_mode must be one of {', '.join(SA_MODES)}, got {self.sa_mode!r}"
