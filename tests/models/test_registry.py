@@ -147,3 +147,19 @@ def test_checkpoint_of_another_architecture_is_explained() -> None:
         load_checkpoint_state(other_ids, r18.state_dict())
     assert info.value.mismatched == [("head.classifier.weight", (8, 128), (10, 128))]
     assert "head.classifier.weight file [8, 128] vs model [10, 128]" in str(info.value)
+
+
+@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [("backbone", "resnet99", "backbone must be one of"), ("last_stride", 3, "last_stride must be"),
+     ("width", 0, "width must be a positive int")],
+)  # fmt: skip
+def test_every_resnet_config_refuses_bad_backbone_fields(name, field, value, message):
+    from workbench.models import ModelConfigError, model_config_class
+
+    cls = model_config_class(name)
+    if field not in cls.field_names():
+        pytest.skip(f"{cls.__name__} has no {field}")
+    with pytest.raises(ModelConfigError, match=message):
+        cls.tiny(**{field: value})
