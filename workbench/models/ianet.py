@@ -241,21 +241,52 @@ class SpatialRelation(nn.Module):
         if self.fusion != "product":
             s = self.components(x)["semantic"]  # (B, M, M)
             return s.reshape(b, h * w, h, w).to(x.dtype)
-        # fast path, same S as components(): one weighted sum over the patch offsets, no
-        # per-K softmax (13 → 9 shifted adds and 3 fewer (B, M, M) softmaxes for K = 1, 2, 3)
+        # fast paths, same S as components(): one weighted sum over the patch offsets, no
+        # per-K softmax (13 → 9 offsets and 3 fewer (B, M, M) softmaxes for K = 1, 2, 3)
         self._check(x)
+        if torch.is_grad_enabled() and x.requires_grad:
+            logits = self._offset_logits_stacked(x)
+        else:
+            logits = self._offset_logits_shifted(x)
+        if self.use_location:
+            logits = logits + self.log_location
+        return torch.softmax(logits, dim=2).reshape(b, h * w, h, w).to(x.dtype)
+
+    def _offset_logits_shifted(self, x: Tensor) -> Tensor:
+        """``Σ_δ w_δ gram[i+δ, j+δ]`` as 9 shifted adds of the (B, M, M) Gram (inference).
+
+        Its FLOPs are the one C-channel Gram; its in-place slice adds are slow to differentiate.
+        """
+        b, c, h, w = x.shape
         f = x.float().flatten(2)  # (B, C, M)
-        gram = torch.bmm(f.transpose(1, 2), f) / math.sqrt(c)  # (B, M, M)
-        g = gram.reshape(b, h, w, h, w)
+        g = (torch.bmm(f.transpose(1, 2), f) / math.sqrt(c)).reshape(b, h, w, h, w)
         logits = torch.zeros_like(g)
         for (dy, dx), weight in self.offset_weights().items():
             ys_o, ys_i = _shift(h, dy)
             xs_o, xs_i = _shift(w, dx)
             logits[:, ys_o, xs_o, ys_o, xs_o] += weight * g[:, ys_i, xs_i, ys_i, xs_i]
-        logits = logits.reshape(b, h * w, h * w)
-        if self.use_location:
-            logits = logits + self.log_location
-        return torch.softmax(logits, dim=2).reshape(b, h * w, h, w).to(x.dtype)
+        return logits.reshape(b, h * w, h * w)
+
+    def _offset_logits_stacked(self, x: Tensor) -> Tensor:
+        """The same logits as one Gram of offset-stacked features (training).
+
+        ``Σ_δ w_δ Σ_c F[c, i+δ] F[c, j+δ] = Gᵀ G`` with ``G = concat_δ √w_δ · shift_δ(F)``
+        (zero-padded shifts, so out-of-map terms vanish as in :func:`context_logits`). A
+        (B, 9C, M) bmm whose backward is two bmms; the shifted adds' backward (copies and fills
+        of (B, M, M) tensors) was 60 % of an IANet training step.
+        """
+        b, c, h, w = x.shape
+        weights = self.offset_weights()
+        pad = max(max(abs(dy), abs(dx)) for dy, dx in weights)
+        fp = nn.functional.pad(x.float(), (pad, pad, pad, pad))
+        stacked = torch.cat(
+            [
+                math.sqrt(weight) * fp[:, :, pad + dy : pad + dy + h, pad + dx : pad + dx + w]
+                for (dy, dx), weight in weights.items()
+            ],
+            dim=1,
+        ).flatten(2)  # (B, 9C, M)
+        return torch.bmm(stacked.transpose(1, 2), stacked) / math.sqrt(c)
 
     def extra_repr(self) -> str:
         return (
