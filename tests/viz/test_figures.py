@@ -19,6 +19,8 @@ ROLES = {
     "rga_cbam": ("rga", {"attention": "cbam"}),
     "ianet": ("ianet", {}),
     "interpreter": ("interpreter", {}),
+    "interpreter_n1": ("interpreter", {"shared_stages": 1}),
+    "interpreter_n5": ("interpreter", {"shared_stages": 5}),
 }
 
 
@@ -83,3 +85,33 @@ def test_make_figures_writes_pdf_and_png_and_skips_missing(tiny_models, split, t
         assert all(p.stat().st_size > 1000 for p in paths)
     skipped = [line for line in log if line.startswith("skipped rga_supp_fig1")]
     assert skipped and WEIGHTS["rga_cbam"] in skipped[0] and "workbench train" in skipped[0]
+
+
+def test_cross_domain_figure_explains_site_one_pairs(tiny_models, split, tiny_synth):
+    """supp. Fig. 3 renders the same-seed dataset at site 1 beside the split and explains pairs
+    from it: two true matches then another person, each an image row pair with top-3 AAMs."""
+    import json
+
+    from workbench.viz.figures.aam import aam_supp_fig3
+
+    fig = aam_supp_fig3({"interpreter": tiny_models["interpreter"]}, split, seed=0)
+    site = tiny_synth.with_name(f"{tiny_synth.name}_site1")
+    assert json.loads((site / "synth.json").read_text())["domain"] == 1
+    assert len(image_axes(fig)) == 3 * 2 * 4  # 3 pairs × 2 images × (image + 3 AAMs)
+    texts = [t.get_text() for t in fig.texts]
+    assert sum(t.startswith("same person") for t in texts) == 2
+    assert sum(t.startswith("different people") for t in texts) == 1
+
+
+def test_stage_figure_shows_each_n_on_the_same_images(tiny_models, split):
+    from workbench.viz.figures.aam import aam_supp_fig4
+
+    roles = {r: tiny_models[r] for r in ("interpreter_n1", "interpreter", "interpreter_n5")}
+    fig = aam_supp_fig4(roles, split, seed=0, n=2, attributes=("hat", "upred"))
+    titles = [ax.get_title() for ax in fig.axes if ax.get_title()]
+    heads = [t.split("\n")[0] for t in titles if t.startswith("N =")]
+    assert heads == [f"N = {n}" for n in (1, 1, 3, 3, 5, 5)]  # one header row, N in order
+    assert len(image_axes(fig)) == 2 * (1 + 3 * 2)
+    swapped = {**roles, "interpreter_n5": roles["interpreter_n1"]}
+    with pytest.raises(ValueError, match="interpreter_n5 shares 1 stages, not 5"):
+        aam_supp_fig4(swapped, split, seed=0, n=1)

@@ -5,6 +5,8 @@ Drawing only; the numbers come from :mod:`workbench.explain.attributes`.
 * :func:`contribution_bars` — the top-k attribute contributions c^k of a pair (they sum to 1 over
   all attributes) with the ground-truth values of both images where known (Fig. 4, the widgets);
 * :func:`plot_pair_explanation` — the top-k AAMs on both images (Fig. 1/4);
+  :func:`draw_pair_explanation` draws the same into given axes (several pairs per figure);
+* :func:`display_aam` — one AAM as it is drawn over its image;
 * :func:`plot_average_aams` — average positive / negative AAMs per attribute (supp. Fig. 2);
 * :func:`figure_png` — a figure as PNG bytes for an ``ipywidgets.Image``.
 
@@ -26,7 +28,14 @@ from matplotlib.figure import Figure
 from workbench.data.transforms import denormalize
 from workbench.explain.attributes import AttributeExplanation, upsample_aams
 
-__all__ = ["contribution_bars", "figure_png", "plot_average_aams", "plot_pair_explanation"]
+__all__ = [
+    "contribution_bars",
+    "display_aam",
+    "draw_pair_explanation",
+    "figure_png",
+    "plot_average_aams",
+    "plot_pair_explanation",
+]
 
 
 def contribution_bars(table: pd.DataFrame, k: int = 5, title: str = ""):
@@ -51,7 +60,8 @@ def contribution_bars(table: pd.DataFrame, k: int = 5, title: str = ""):
     return fig
 
 
-def _display(aam: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
+def display_aam(aam: torch.Tensor, size: tuple[int, int]) -> np.ndarray:
+    """An (h, w) AAM as drawn over its image: upsampled to ``size``, min-max, squared."""
     up = upsample_aams(aam[None], size)[0]
     lo, hi = up.min(), up.max()
     up = (up - lo) / (hi - lo) if hi > lo else torch.zeros_like(up)
@@ -65,8 +75,23 @@ def _rgb(image: torch.Tensor) -> np.ndarray:
 def plot_pair_explanation(ex: AttributeExplanation) -> Figure:
     """Top-k AAMs on both images (upper part) and the contributions (lower part), Fig. 4."""
     k = len(ex.top)
-    size = tuple(ex.images.shape[-2:])
     fig, axes = plt.subplots(2, k + 1, figsize=(1.6 * (k + 1), 6.2))
+    draw_pair_explanation(ex, axes)
+    fig.suptitle(f"distance {ex.distance:.4f} (distilled {ex.distilled:.4f})", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def draw_pair_explanation(ex: AttributeExplanation, axes: np.ndarray) -> None:
+    """Draw ``ex`` into a (2, k + 1) grid of axes: each image, then its top-k AAMs.
+
+    Tile titles give each attribute's share of the distance and, when known, its ground-truth
+    value on that image. For figures that put several pairs side by side.
+    """
+    k = len(ex.top)
+    if np.shape(axes) != (2, k + 1):
+        raise ValueError(f"need a (2, {k + 1}) grid of axes for top-{k}, got {np.shape(axes)}")
+    size = tuple(ex.images.shape[-2:])
     rows = ex.table.set_index("attribute")
     for r, (image, aams) in enumerate(((ex.images[0], ex.aams_x), (ex.images[1], ex.aams_y))):
         axes[r, 0].imshow(_rgb(image))
@@ -74,16 +99,13 @@ def plot_pair_explanation(ex: AttributeExplanation) -> Figure:
         for j, name in enumerate(ex.top):
             ax = axes[r, j + 1]
             ax.imshow(_rgb(image))
-            ax.imshow(_display(aams[j], size), cmap="nipy_spectral", alpha=0.4)
-            title = f"{name} {100 * rows.loc[name, 'contribution']:.2f} %"
+            ax.imshow(display_aam(aams[j], size), cmap="nipy_spectral", alpha=0.4)
+            title = f"{name}\n{100 * rows.loc[name, 'contribution']:.2f} %"
             if "value_x" in rows.columns:
-                title += f"\n{int(rows.loc[name, 'value_x' if r == 0 else 'value_y'])}"
+                title += f" · {int(rows.loc[name, 'value_x' if r == 0 else 'value_y'])}"
             ax.set_title(title, fontsize=7)
-    for ax in axes.ravel():
+    for ax in np.asarray(axes).ravel():
         ax.axis("off")
-    fig.suptitle(f"distance {ex.distance:.4f} (distilled {ex.distilled:.4f})", fontsize=9)
-    fig.tight_layout()
-    return fig
 
 
 def figure_png(fig, dpi: int = 100) -> bytes:

@@ -37,7 +37,9 @@ WEIGHTS: dict[str, str] = {
     "rga_norel": "rga_norel_r18w16_256",
     "rga_cbam": "rga_cbam_r18w16_256",
     "ianet": "ianet_r18w16_256",
-    "interpreter": "interpreter_bot256",
+    "interpreter": "interpreter_bot256",  # N = 3 shared stages
+    "interpreter_n1": "interpreter_bot256_n1",
+    "interpreter_n5": "interpreter_bot256_n5",
 }
 _RECIPE_FILES = ("beyond", "daaf", "sa", "rga", "ianet", "aam")
 
@@ -108,9 +110,12 @@ _VARIANTS = {
 def _train_hint(role: str) -> str:
     name = WEIGHTS[role]
     model = role.split("_")[0]
-    if role == "interpreter":
+    if role.startswith("interpreter"):
+        stages = role.partition("_n")[2]
+        options = f""" --model-config '{{"shared_stages": {stages}}}'""" if stages else ""
         return (
-            f"workbench train --model interpreter --target {WEIGHTS['bot']} --out runs/{name} "
+            f"workbench train --config weights/{WEIGHTS['interpreter']}.json --target "
+            f"{WEIGHTS['bot']}{options} --out runs/{name} "
             f"&& workbench export --run runs/{name} --name {name}"
         )
     options = f" --model-config '{_VARIANTS[role]}'" if role in _VARIANTS else ""
