@@ -115,3 +115,28 @@ def test_stage_figure_shows_each_n_on_the_same_images(tiny_models, split):
     swapped = {**roles, "interpreter_n5": roles["interpreter_n1"]}
     with pytest.raises(ValueError, match="interpreter_n5 shares 1 stages, not 5"):
         aam_supp_fig4(swapped, split, seed=0, n=1)
+
+
+def test_cia_channels_are_those_most_inside_each_part():
+    """part_channels against hand-made maps: channel c responds only inside one region."""
+    import numpy as np
+
+    from workbench.viz.figures.ianet import part_channels
+
+    parts = np.zeros((2, 8, 8), np.uint8)
+    parts[:, :2] = 1  # head: top quarter
+    parts[:, 6:] = 4  # shoes: bottom quarter
+    parts[1, 3:5, 4:8] = 6  # a bag in the second image only
+    maps = torch.full((2, 5, 4, 4), 0.1)
+    maps[:, 2, :1] = 5.0  # channel 2: the head rows
+    maps[:, 0, 3:] = 5.0  # channel 0: the shoe rows
+    maps[1, 4, 1:3, 2:] = 5.0  # channel 4: where the bag is
+    maps[:, 3] = -1.0  # negative everywhere: no ReLU mass, never chosen
+    assert part_channels(maps, list(parts)) == {"head": 2, "bag": 4, "shoes": 0}
+    # no bag anywhere: the region is left out; each region still gets its own channel
+    no_bag = parts.copy()
+    no_bag[no_bag == 6] = 2
+    maps[:, 2] = 0.1  # channel 2 flat; channel 0 fires on the head and the shoes alike
+    maps[:, 0, :1] = 5.0
+    # head takes channel 0 (share ~0.49 vs 0.25 flat); shoes, with 0 taken, the first flat one
+    assert part_channels(maps, list(no_bag)) == {"head": 0, "shoes": 1}
