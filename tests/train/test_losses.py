@@ -111,6 +111,27 @@ def test_triplet_matches_naive_loop_value_and_gradient(batch: str, margin: float
         assert valid == 10
 
 
+def test_normalized_triplet_is_the_naive_loss_of_unit_features_and_scale_free() -> None:
+    torch.manual_seed(1)
+    y = BATCHES["pk"]
+    x = torch.randn(len(y), 6, dtype=torch.float64, requires_grad=True)
+    loss = TripletLoss(0.3, normalize=True)(x, torch.tensor(y))
+    unit = x / x.norm(dim=1, keepdim=True)
+    expected, _, _ = naive_triplet(unit, y, 0.3)
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-10)
+    (grad,) = torch.autograd.grad(loss, x)
+    (expected_grad,) = torch.autograd.grad(expected, x)
+    torch.testing.assert_close(grad, expected_grad)
+    # features shrunk 10× (an attention gate): same normalized loss, smaller plain loss spread
+    small = 0.1 * x.detach()
+    assert TripletLoss(0.3, normalize=True)(small, torch.tensor(y)).item() == pytest.approx(
+        loss.item(), rel=1e-10
+    )
+    assert TripletLoss(0.3)(small, torch.tensor(y)).item() != pytest.approx(
+        TripletLoss(0.3)(x.detach(), torch.tensor(y)).item()
+    )
+
+
 def test_hard_example_mining_hand_worked() -> None:
     # points on a line: 0, 1, 3 (id a) and 4, 10 (id b)
     x = torch.tensor([[0.0], [1.0], [3.0], [4.0], [10.0]])

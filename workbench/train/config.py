@@ -113,6 +113,9 @@ class LossConfig:
     label_smoothing: float = 0.1
     triplet_margin: float | None = 0.3  # None: soft margin
     triplet_weight: float = 1.0
+    # L2-normalise the features the triplet sees (FastReID's TRI.NORM_FEAT): the margin then no
+    # longer depends on their scale, which attention gates can shrink (RGA's: ~10×)
+    triplet_normalize: bool = False
     center_weight: float = 0.0  # BoT with center loss: 5e-4
     center_lr: float = 0.5
 
@@ -123,6 +126,8 @@ class LossConfig:
             raise ConfigError(f"loss.label_smoothing={self.label_smoothing}: need a value < 1")
         _check(self, "triplet_margin", float, 0, optional=True, where=w)
         _check(self, "triplet_weight", float, 0, where=w)
+        if not isinstance(self.triplet_normalize, bool):
+            raise ConfigError(f"loss.triplet_normalize={self.triplet_normalize!r}: need true/false")
         _check(self, "center_weight", float, 0, where=w)
         _check(self, "center_lr", float, 0, lo_open=True, where=w)
 

@@ -120,19 +120,23 @@ class TripletLoss(nn.Module):
     ``mean_a max(0, d(a, p*) − d(a, n*) + m)`` over valid anchors, with p* the farthest positive
     and n* the closest negative in the batch, Euclidean distance on un-normalised features
     (BoT eq. 3). ``margin=None`` gives the soft margin ``log(1 + exp(d_ap − d_an))``.
+    ``normalize=True`` L2-normalises the features first (distances in [0, 2], scale-free).
 
     Returns the scalar loss (0, still attached to the graph, when no anchor is valid) and stores
     :class:`TripletStats` in ``self.last_stats``.
     """
 
-    def __init__(self, margin: float | None = 0.3) -> None:
+    def __init__(self, margin: float | None = 0.3, normalize: bool = False) -> None:
         super().__init__()
         self.margin = margin
+        self.normalize = normalize
         self.last_stats: TripletStats | None = None
 
     def forward(self, features: Tensor, targets: Tensor) -> Tensor:
         """``features`` (B, D) pre-BNNeck, ``targets`` (B,) → scalar."""
         _check_batch(features, targets, "TripletLoss")
+        if self.normalize:
+            features = F.normalize(features, dim=1)
         dist = euclidean_dist(features, features)  # (B, B)
         d_ap, d_an, valid = hard_example_mining(dist, targets)
         if not bool(valid.any()):

@@ -162,7 +162,7 @@ class Trainer:
 
         lc = self.config.loss
         self.id_loss = CrossEntropyLabelSmooth(self.num_classes, epsilon=lc.label_smoothing)
-        self.triplet = TripletLoss(margin=lc.triplet_margin)
+        self.triplet = TripletLoss(margin=lc.triplet_margin, normalize=lc.triplet_normalize)
         self.center: CenterLoss | None = None
         if lc.center_weight > 0:
             dim = self.model.feature_dim  # type: ignore[attr-defined]
