@@ -190,3 +190,28 @@ def test_version_list_and_help_on_every_option(capsys):
     ]
     assert missing == []
     assert set(subs.choices) >= {"synth", "train", "eval", "export", "demo", "list"}
+
+
+def test_triplet_normalize_flag_reaches_the_run_config(tiny_synth, tmp_path):
+    """--triplet-normalize sets loss.triplet_normalize; without it a card's value is kept."""
+    base = ["train", "--data", str(tiny_synth), "--epochs", "1", "--max-steps", "1", *TRAIN_ARGS]
+    assert main([*base, "--out", str(tmp_path / "on"), "--triplet-normalize"]) == 0
+    config = json.loads((tmp_path / "on" / "config.json").read_text())
+    assert config["loss"]["triplet_normalize"] is True
+    assert (
+        main(
+            [
+                *base,
+                "--out",
+                str(tmp_path / "kept"),
+                "--config",
+                str(tmp_path / "on" / "config.json"),
+            ]
+        )
+        == 0
+    )
+    assert json.loads((tmp_path / "kept" / "config.json").read_text())["loss"]["triplet_normalize"]
+    assert main([*base, "--out", str(tmp_path / "off")]) == 0
+    assert not json.loads((tmp_path / "off" / "config.json").read_text())["loss"][
+        "triplet_normalize"
+    ]

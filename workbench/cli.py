@@ -68,6 +68,7 @@ def _train(args: argparse.Namespace) -> int:
             "data.width": args.width,
             "eval_every": args.eval_every,
             "max_steps_per_epoch": args.max_steps,
+            "loss.triplet_normalize": args.triplet_normalize,
         },
     )
     if model_config is not None:
@@ -362,6 +363,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--width", type=int, default=None, help="model input width")
     p.add_argument("--eval-every", type=int, default=None, help="epochs between evaluations")
     p.add_argument("--max-steps", type=int, default=None, help="cap steps per epoch (smoke tests)")
+    p.add_argument(
+        "--triplet-normalize",
+        action="store_const",
+        const=True,
+        default=None,
+        help="triplet loss on L2-normalised features (the attention models' recipe)",
+    )
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument(
         "--target", default=None, help="--model interpreter: weights of the model to explain"

@@ -237,7 +237,7 @@ class SpatialRelation(nn.Module):
         return weights
 
     def forward(self, x: Tensor) -> Tensor:
-        b, c, h, w = x.shape
+        b, _, h, w = x.shape
         if self.fusion != "product":
             s = self.components(x)["semantic"]  # (B, M, M)
             return s.reshape(b, h * w, h, w).to(x.dtype)
@@ -275,7 +275,7 @@ class SpatialRelation(nn.Module):
         (B, 9C, M) bmm whose backward is two bmms; the shifted adds' backward (copies and fills
         of (B, M, M) tensors) was 60 % of an IANet training step.
         """
-        b, c, h, w = x.shape
+        _, c, h, w = x.shape
         weights = self.offset_weights()
         pad = max(max(abs(dy), abs(dx)) for dy, dx in weights)
         fp = nn.functional.pad(x.float(), (pad, pad, pad, pad))
