@@ -99,29 +99,32 @@ def get_figure(name: str) -> FigureRecipe:
     return _FIGURES[name]
 
 
-# model options of the roles that are variants of a registered model (the zoo's CPU cards)
-_VARIANTS = {
-    "rga": '{"stages": [false, true, true, true]}',
-    "rga_norel": '{"stages": [false, true, true, true], "relations": false}',
-    "rga_cbam": '{"attention": "cbam"}',
+# how to train each role's weights beyond the BoT card's recipe: (config card, extra options).
+# The attention models add a triplet on normalised features (their gates shrink the features;
+# see the rga card); the RGA-SC variants of supp. Fig. 1 reuse the rga card's recipe.
+_STAGES = '{"stages": [false, true, true, true]}'
+_RECIPES: dict[str, tuple[str, str]] = {
+    "rga": ("bot", f" --model rga --model-config '{_STAGES}' --triplet-normalize"),
+    "rga_norel": ("rga", """ --model-config '{"relations": false}'"""),
+    "rga_cbam": ("rga", """ --model-config '{"attention": "cbam"}'"""),
+    "interpreter": ("interpreter", f" --target {WEIGHTS['bot']}"),
+    "interpreter_n1": (
+        "interpreter",
+        f""" --target {WEIGHTS["bot"]} --model-config '{{"shared_stages": 1}}'""",
+    ),
+    "interpreter_n5": (
+        "interpreter",
+        f""" --target {WEIGHTS["bot"]} --model-config '{{"shared_stages": 5}}'""",
+    ),
 }
 
 
 def _train_hint(role: str) -> str:
     name = WEIGHTS[role]
-    model = role.split("_")[0]
-    if role.startswith("interpreter"):
-        stages = role.partition("_n")[2]
-        options = f""" --model-config '{{"shared_stages": {stages}}}'""" if stages else ""
-        return (
-            f"workbench train --config weights/{WEIGHTS['interpreter']}.json --target "
-            f"{WEIGHTS['bot']}{options} --out runs/{name} "
-            f"&& workbench export --run runs/{name} --name {name}"
-        )
-    options = f" --model-config '{_VARIANTS[role]}'" if role in _VARIANTS else ""
+    card, options = _RECIPES.get(role, ("bot", f" --model {role.split('_')[0]}"))
     return (
-        f"workbench train --config weights/{WEIGHTS['bot']}.json --model {model}{options} "
-        f"--out runs/{name} && workbench export --run runs/{name} --name {name}"
+        f"workbench train --config weights/{WEIGHTS[card]}.json{options} --out runs/{name} "
+        f"&& workbench export --run runs/{name} --name {name}"
     )
 
 
