@@ -69,7 +69,10 @@ def test_one_colour_scale_per_panel_group(tiny_models, split):
     assert len(bars) == 1
 
 
-def test_make_figures_writes_pdf_and_png_and_skips_missing(tiny_models, split, tmp_path):
+def test_make_figures_writes_pdf_and_png_and_skips_missing(
+    tiny_models, split, tmp_path, monkeypatch
+):
+    monkeypatch.setitem(WEIGHTS, "rga_cbam", "rga_cbam_not_shipped")  # shipped in weights/
     log: list[str] = []
     made = make_figures(
         ["daaf_fig9", "sa_fig5", "rga_supp_fig1"],
