@@ -69,6 +69,9 @@ class FaithfulnessReport:
         return paths
 
 
+_CURVES = ("deletion", "deletion_random", "insertion", "insertion_random")
+
+
 def choose_pairs(
     distmat: np.ndarray,
     query: pd.DataFrame,
@@ -131,6 +134,7 @@ def faithfulness_report(
     device: str | torch.device = "auto",
     progress: bool = True,
     distmat: np.ndarray | None = None,
+    curves: bool = True,
     **params: Any,
 ) -> FaithfulnessReport:
     """Explain ``pairs`` (query, true match) pairs of ``split`` and score the maps (module doc).
@@ -143,6 +147,8 @@ def faithfulness_report(
         pairs: how many queries to sample (None: all that have a cross-camera match).
         steps: deletion/insertion resolution (steps + 1 forward passes per side and order).
         distmat: the model's (query × gallery) distances if already computed (else extracted).
+        curves: score deletion / insertion too (4 × (steps + 1) forwards per side); without
+            them the ``*_auc`` columns are NaN and only the mask scores are computed.
     """
     from tqdm.auto import tqdm
 
@@ -198,14 +204,18 @@ def faithfulness_report(
             def dist(x: torch.Tensor, partner: torch.Tensor = partner) -> torch.Tensor:
                 return (model(x) - partner).norm(dim=1)
 
-            noise = torch.rand(maps.shape, generator=gen).to(dev)
-            curves = {
-                "deletion": deletion_curve(dist, images, maps, steps),
-                "deletion_random": deletion_curve(dist, images, noise, steps),
-                "insertion": insertion_curve(dist, images, maps, steps),
-                "insertion_random": insertion_curve(dist, images, noise, steps),
-            }
-            areas = {k: curve_area(v).cpu() for k, v in curves.items()}
+            if curves:
+                noise = torch.rand(maps.shape, generator=gen).to(dev)
+                areas = {
+                    "deletion": deletion_curve(dist, images, maps, steps),
+                    "deletion_random": deletion_curve(dist, images, noise, steps),
+                    "insertion": insertion_curve(dist, images, maps, steps),
+                    "insertion_random": insertion_curve(dist, images, noise, steps),
+                }
+                areas = {k: curve_area(v).cpu() for k, v in areas.items()}
+            else:
+                nan = torch.full((images.shape[0],), float("nan"))
+                areas = dict.fromkeys(_CURVES, nan)
             energy = energy_in_mask(maps, person).cpu()
             chance = area_share(person).cpu()
             hit = pointing_game(maps, person).cpu()
@@ -232,7 +242,7 @@ def faithfulness_report(
         "model": getattr(model, "model_name", type(model).__name__),
         "pairs": len(chosen),
         "seed": seed,
-        "steps": steps,
+        "steps": steps if curves else None,
         "input_size": [h, w],
     }
     return FaithfulnessReport(rows, summarize(rows), settings)

@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 
 from workbench.viz.figures import register_figure
-from workbench.viz.figures.samples import batch, device_of, input_size, load_samples, pick_rows
+from workbench.viz.figures.samples import (
+    batch,
+    device_of,
+    input_size,
+    load_samples,
+    matched_subsplit,
+    pick_rows,
+)
 from workbench.viz.figures.style import colour_bar, grid, heat_tile, image_tile
 from workbench.viz.heatmap import shared_scale
 from workbench.viz.ranklist import GREEN, RED
@@ -74,14 +81,15 @@ def faithfulness_panel(models, split, *, seed=0, pairs=24, layers=("layer2", "la
     from workbench.explain.report import faithfulness_report, split_distances
     from workbench.viz.figures.style import figure_style
 
+    small = matched_subsplit(split, pairs, seed)  # the same pairs, without the whole gallery
     rows = []
     for role, model in models.items():
         size, dev = input_size(model), device_of(model)
-        distmat = split_distances(model, split, size, dev)  # once per model, not per layer
+        distmat = split_distances(model, small, size, dev)  # once per model, not per layer
         for layer in layers:
             report = faithfulness_report(
-                model, split, "gradcam", layer=layer, input_size=size, pairs=pairs, seed=seed,
-                steps=4, progress=False, device=dev, distmat=distmat,
+                model, small, "gradcam", layer=layer, input_size=size, pairs=None, seed=seed,
+                curves=False, progress=False, device=dev, distmat=distmat,
             )  # fmt: skip
             s = report.summary
             rows.append(

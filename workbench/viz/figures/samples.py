@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor
 
-__all__ = ["Sample", "batch", "load_samples", "pick_rows"]
+__all__ = ["Sample", "batch", "load_samples", "matched_subsplit", "pick_rows"]
 
 
 @dataclass
@@ -34,6 +35,27 @@ def pick_rows(table: pd.DataFrame, n: int, seed: int = 0, distinct_ids: bool = T
         rows = first[table.pid.to_numpy()[first] > 0]
     n = min(n, len(rows))
     return sorted(rng.choice(rows, size=n, replace=False).tolist())
+
+
+def matched_subsplit(split: Any, queries: int, seed: int = 0) -> Any:
+    """``queries`` queries with a cross-camera true match, and only their identities' gallery.
+
+    Each query's closest cross-camera true match (:func:`~workbench.explain.report.choose_pairs`)
+    is the same as over the whole gallery, since what is left out holds no true match; embedding
+    this small split instead of the whole test split is what keeps per-model panels quick.
+    """
+    q, g = split.query.reset_index(drop=True), split.gallery
+    cams = g.groupby("pid").camid.agg(set)
+    matched = [
+        i for i, (p, c) in enumerate(zip(q.pid, q.camid, strict=True)) if cams.get(p, set()) - {c}
+    ]
+    if not matched:
+        raise ValueError("no query has a true match from another camera in the gallery")
+    rng = np.random.default_rng(seed)
+    rows = np.sort(rng.choice(matched, size=min(queries, len(matched)), replace=False))
+    query = q.iloc[rows].reset_index(drop=True)
+    gallery = g[g.pid.isin(set(query.pid))].reset_index(drop=True)
+    return replace(split, query=query, gallery=gallery, name=f"{split.name} ({len(rows)} queries)")
 
 
 def load_samples(table: pd.DataFrame, rows: list[int], input_size: tuple[int, int]) -> list[Sample]:
