@@ -18,15 +18,16 @@ Linear → BatchNorm1d → ReLU after the pooling, whose output is the embedding
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from workbench.models.base import TrainOutput
+from workbench.models.base import LayerInfo, ReIDModel, TrainOutput
 
-__all__ = ["BNNeck", "FCNeck", "GeM", "GlobalAvgPool"]
+__all__ = ["BNNeck", "FCNeck", "GeM", "GlobalAvgPool", "PooledBNNeckModel"]
 
 
 class GlobalAvgPool(nn.Module):
@@ -145,3 +146,52 @@ class BNNeck(nn.Module):
             return self.embed(global_feat)
         feat = self.bn(global_feat)  # (B, D), batch statistics
         return {"logits": self.classifier(feat), "features": global_feat, "embedding": feat}
+
+
+class PooledBNNeckModel(ReIDModel):
+    """A model whose last map becomes the embedding by GAP and a :class:`BNNeck` (RGA-SC, IANet).
+
+    Subclasses build their blocks, call :meth:`_build_head` and define ``_run(images, maps)``:
+    the last map, with every named intermediate map put into ``maps`` when it is a dict. This
+    class gives them ``forward``, ``feature_maps``, ``classify`` and ``pooled_head``.
+    """
+
+    pooled_layer: str = "layer4"  # the map ``_run`` returns (explainers' fast path)
+
+    def _build_head(self, dim: int, config: Any, **neck: Any) -> list[LayerInfo]:
+        """Make ``pool`` and ``head`` on ``dim`` channels; the layer rows they add."""
+        self.pool = GlobalAvgPool()
+        self.head = BNNeck(
+            dim,
+            config.num_classes,
+            neck_feat=config.neck_feat,
+            normalize=config.normalize_embedding,
+            **neck,
+        )
+        self.embedding_dim = dim
+        self.feature_dim = dim
+        return [
+            LayerInfo("global", dim, None, "pool", "vector"),
+            LayerInfo("embedding", dim, None, "head", "vector"),
+        ]
+
+    def _run(self, images: Tensor, maps: dict[str, Tensor] | None) -> Tensor:
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def forward(self, images: Tensor) -> Tensor | TrainOutput:
+        return self.head(self.pool(self._run(images, None)))
+
+    def pooled_head(self) -> tuple[str, Callable[[Tensor], Tensor]]:
+        """``(pooled_layer, head)``: the embedding is the BNNeck of GAP(that map)."""
+        return self.pooled_layer, self.head.embed
+
+    def classify(self, embedding: Tensor) -> Tensor:
+        """ID logits of eval embeddings (the ``IdentityLogit`` target)."""
+        return self.head.classify(embedding)
+
+    def feature_maps(self, images: Tensor) -> dict[str, Tensor]:
+        maps: dict[str, Tensor] = {}
+        x = self._run(images, maps)
+        maps["global"] = self.pool(x)
+        maps["embedding"] = self.head.embed(maps["global"])
+        return maps

@@ -61,7 +61,6 @@ Explanation API (all per IA block ``n`` ∈ {2, 3}, i.e. after ``layer{n}``):
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -72,11 +71,9 @@ from workbench.models.base import (
     LayerInfo,
     ModelConfig,
     ModelConfigError,
-    ReIDModel,
-    TrainOutput,
     check_backbone_fields,
 )
-from workbench.models.heads import BNNeck, GlobalAvgPool
+from workbench.models.heads import PooledBNNeckModel
 from workbench.models.registry import register_model
 from workbench.models.resnet import (
     backbone_from_config,
@@ -436,7 +433,7 @@ class IANetConfig(ModelConfig):
 
 
 @register_model("ianet")
-class IANet(ReIDModel):
+class IANet(PooledBNNeckModel):
     """IANet (Hou et al. 2019, Fig. 6b): ResNet with IA blocks after stages 2 and 3, BNNeck head.
 
     Train mode returns ``{"logits", "features" (pre-BN), "embedding"}``; eval mode the (B, D)
@@ -473,21 +470,7 @@ class IANet(ReIDModel):
             m = size[0] * size[1]
             rows.append(LayerInfo(f"relation{n}", m, r, f"ia{n}.sia.relation", "attention"))
             rows.append(LayerInfo(f"ia{n}", row.channels, r, f"ia{n}", "attention"))
-        dim = self.backbone.num_features
-        self.pool = GlobalAvgPool()
-        self.head = BNNeck(
-            dim,
-            config.num_classes,
-            neck_feat=config.neck_feat,
-            normalize=config.normalize_embedding,
-        )
-        self.embedding_dim = dim
-        self.feature_dim = dim
-        self.layer_info = [
-            *rows,
-            LayerInfo("global", dim, None, "pool", "vector"),
-            LayerInfo("embedding", dim, None, "head", "vector"),
-        ]
+        self.layer_info = rows + self._build_head(self.backbone.num_features, config)
 
     def ia_blocks(self) -> dict[str, IABlock]:
         """``{"ia2": block, "ia3": block}``."""
@@ -508,24 +491,6 @@ class IANet(ReIDModel):
                 if maps is not None:
                     maps[f"ia{name[-1]}"] = x
         return x
-
-    def forward(self, images: Tensor) -> Tensor | TrainOutput:
-        return self.head(self.pool(self._run(images, None)))
-
-    def pooled_head(self) -> tuple[str, Callable[[Tensor], Tensor]]:
-        """``("layer4", head)``: the embedding is the BNNeck of GAP(layer4)."""
-        return "layer4", self.head.embed
-
-    def classify(self, embedding: Tensor) -> Tensor:
-        """ID logits of eval embeddings (the ``IdentityLogit`` target)."""
-        return self.head.classify(embedding)
-
-    def feature_maps(self, images: Tensor) -> dict[str, Tensor]:
-        maps: dict[str, Tensor] = {}
-        x = self._run(images, maps)
-        maps["global"] = self.pool(x)
-        maps["embedding"] = self.head.embed(maps["global"])
-        return maps
 
     def relation_maps(self, images: Tensor) -> dict[str, Tensor]:
         """``{"relation2": S (B, M, M), "channel2": CIA map (B, C, C), ...}`` for the IA blocks.

@@ -67,16 +67,16 @@ feature sizes come from the input size and the stage strides instead of ``H // 4
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import torch
 from torch import Tensor, nn
 
-from workbench.models.base import LayerInfo, ModelConfigError, ReIDModel, TrainOutput
+from workbench.models.base import LayerInfo, ModelConfigError
 from workbench.models.bot import BoTConfig
-from workbench.models.heads import BNNeck, GlobalAvgPool
+from workbench.models.heads import PooledBNNeckModel
 from workbench.models.registry import register_model
 from workbench.models.resnet import backbone_from_config
 
@@ -332,7 +332,7 @@ class RGAConfig(BoTConfig):
 
 
 @register_model("rga")
-class RGA(ReIDModel):
+class RGA(PooledBNNeckModel):
     """ResNet with an attention module after each stage, GAP, BNNeck (supplementary Table 1).
 
     Layer names: ``stem``, then per stage k ``layer{k}`` (the stage output, before its module)
@@ -403,21 +403,9 @@ class RGA(ReIDModel):
             rows += [m for m in maps if use[m.name.rstrip("1234")]]
             rows.append(LayerInfo(f"att{k}", stage.channels, red, f"att{k}", "attention"))
         self._init_attention()
-        dim = self.backbone.num_features
-        self.pool = GlobalAvgPool()
-        self.head = BNNeck(
-            dim,
-            config.num_classes,
-            neck=config.neck,
-            neck_feat=config.neck_feat,
-            normalize=config.normalize_embedding,
-        )
-        self.embedding_dim = dim
-        self.feature_dim = dim
-        rows += [
-            LayerInfo("global", dim, None, "pool", "vector"),
-            LayerInfo("embedding", dim, None, "head", "vector"),
-        ]
+        rows += self._build_head(self.backbone.num_features, config, neck=config.neck)
+        if self.attention_module(4) is not None:
+            self.pooled_layer = "att4"
         self.layer_info = rows
 
     def _init_attention(self) -> None:
@@ -475,24 +463,6 @@ class RGA(ReIDModel):
                         maps[f"{name}{k}"] = inner[key]
                 maps[f"att{k}"] = x
         return x
-
-    def forward(self, images: Tensor) -> Tensor | TrainOutput:
-        return self.head(self.pool(self._run(images, None)))
-
-    def pooled_head(self) -> tuple[str, Callable[[Tensor], Tensor]]:
-        """The map GAP'd into the embedding (``att4``, or ``layer4`` without a module there)."""
-        return ("att4" if self.attention_module(4) is not None else "layer4"), self.head.embed
-
-    def classify(self, embedding: Tensor) -> Tensor:
-        """ID logits of eval embeddings (the ``IdentityLogit`` target)."""
-        return self.head.classify(embedding)
-
-    def feature_maps(self, images: Tensor) -> dict[str, Tensor]:
-        maps: dict[str, Tensor] = {}
-        x = self._run(images, maps)
-        maps["global"] = self.pool(x)
-        maps["embedding"] = self.head.embed(maps["global"])
-        return maps
 
 
 def attention_costs(config: RGAConfig, batch: int = 1) -> list[dict[str, Any]]:
