@@ -78,7 +78,7 @@ def daaf_fig6(models, split, *, seed=0, n=3):
     samples = _samples(model, split, n, seed)
     exp = explain("daaf_partial", model, batch(samples, device_of(model)), groups=6)
     scale = shared_scale(exp.maps)
-    names = [", ".join(g) for g in _group_names(model)]
+    names = [",\n".join(g) for g in _group_names(model)]  # two lines: the tiles are narrow
     fig, axes = grid(n, 7, title="DAAF Fig. 6: partial attention maps of the six groups")
     for i, s in enumerate(samples):
         image_tile(axes[i][0], s.rgb, "image" if i == 0 else None)
@@ -112,7 +112,7 @@ def daaf_fig78(models, split, *, seed=0, n=4):
     has_mask = exp.names[0] == "mask"
     mask = torch.sigmoid(exp.maps[:, 0]) if has_mask else None
     keypoints = exp.maps[:, 1:] if has_mask else exp.maps
-    fig, axes = grid(n, 4, title="DAAF Fig. 7–8: branch outputs vs ground truth")
+    fig, axes = grid(n, 4, tile=(1.15, 1.8), title="DAAF Fig. 7–8: branch outputs vs ground truth")
     unit = Scale(0.0, 1.0)
     kp_scale = shared_scale(keypoints.amax(1))
     for i, s in enumerate(samples):
@@ -120,11 +120,21 @@ def daaf_fig78(models, split, *, seed=0, n=4):
         if s.parts is not None:
             image_tile(axes[i][0], overlay_parts(s.rgb, s.parts), "GT parts" if first else None)
         if mask is not None:
-            heat_tile(axes[i][1], s.rgb, mask[i], unit, "HAB mask (sigmoid)" if first else None)
+            heat_tile(
+                axes[i][1], s.rgb, mask[i], unit, "HAB mask\n(probability)" if first else None
+            )
         image_tile(axes[i][2], s.rgb, "GT keypoints" if first else None)
         if s.keypoints is not None:
             draw_keypoints(axes[i][2], s.keypoints)
-        heat_tile(axes[i][3], s.rgb, keypoints[i].amax(0), kp_scale, "PAB (max)" if first else None)
+        heat_tile(
+            axes[i][3],
+            s.rgb,
+            keypoints[i].amax(0),
+            kp_scale,
+            "PAB\n(max over keypoints)" if first else None,
+        )
+    if mask is not None:
+        colour_bar(fig, [axes[i][1] for i in range(n)], unit)
     colour_bar(fig, [axes[i][3] for i in range(n)], kp_scale)
     return fig
 

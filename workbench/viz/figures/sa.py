@@ -39,7 +39,8 @@ def sa_fig5(models, split, *, seed=0, n=3):
             heat_tile(
                 axes[i][2 + 2 * k], s.rgb, with_sa[i], scale, f"{stage} w/ SA" if first else None
             )
-        colour_bar(fig, [axes[i][1 + 2 * k + d] for i in range(n) for d in (0, 1)], scale)
+        pair = [axes[i][1 + 2 * k + d] for i in range(n) for d in (0, 1)]
+        colour_bar(fig, pair, scale, f"CAM, {stage}", location="bottom")
     for i, s in enumerate(samples):
         image_tile(axes[i][0], s.rgb, f"id {s.pid}")
     return fig

@@ -83,13 +83,24 @@ def heat_tile(ax, image: np.ndarray, heat, scale: Scale, title: str | None = Non
     image_tile(ax, overlay(image, heat, scale), title, colour)
 
 
-def colour_bar(fig: Figure, axes: Sequence, scale: Scale, label: str = "") -> None:
-    """A colour bar beside ``axes`` showing ``scale`` (values as computed, before ReLU)."""
+def colour_bar(
+    fig: Figure, axes: Sequence, scale: Scale, label: str = "", location: str = "right"
+) -> None:
+    """A colour bar beside ``axes`` showing ``scale`` (values as computed, before ReLU).
+
+    ``location="bottom"`` puts it under the axes: for a panel group of a few columns inside a
+    wider grid, where a bar on the right would cover the next column.
+    """
     import matplotlib as mpl
 
     norm = mpl.colors.Normalize(vmin=scale.vmin, vmax=scale.vmax)
     mappable = mpl.cm.ScalarMappable(norm=norm, cmap=scale.cmap)
-    bar = fig.colorbar(mappable, ax=list(np.ravel(axes)), fraction=0.025, pad=0.01)
+    size = (
+        {"fraction": 0.025, "pad": 0.01}
+        if location == "right"
+        else {"fraction": 0.02, "pad": 0.02, "aspect": 12}
+    )
+    bar = fig.colorbar(mappable, ax=list(np.ravel(axes)), location=location, **size)
     bar.ax.tick_params(labelsize=6)
     bar.outline.set_linewidth(0.5)
     if label:
