@@ -1,4 +1,4 @@
-"""The main job on a tiny dataset: it reuses the data, writes both figures, reports metrics."""
+"""The main job on a tiny dataset: it reuses the data, writes its figures, reports metrics."""
 
 from __future__ import annotations
 
@@ -28,3 +28,12 @@ def test_demo_writes_contact_sheet_and_ranklist(tiny_synth, tmp_path, capsys):
     assert "[5/5] paper figures" in printed
     for paths in report["figures"].values():  # the figures whose weights are shipped
         assert all(Path(p).stat().st_size > 10_000 for p in paths)
+
+
+def test_demo_figures_name_unknown_recipes_before_drawing(tiny_synth, tmp_path):
+    from workbench.data.readers import load_split
+    from workbench.demo import _paper_figures
+
+    with pytest.raises(KeyError, match=r"unknown figure 'daaf_fig99'.*daaf_fig9"):
+        _paper_figures(load_split(tiny_synth), ("ranklist_heatmaps", "daaf_fig99"), tmp_path)
+    assert not any(tmp_path.iterdir())  # nothing drawn before the check

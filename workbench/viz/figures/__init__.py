@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "ONE_PER_PAPER",
     "WEIGHTS",
     "FigureRecipe",
     "get_figure",
@@ -42,6 +43,15 @@ WEIGHTS: dict[str, str] = {
     "interpreter_n5": "interpreter_bot256_n5",
 }
 _RECIPE_FILES = ("beyond", "daaf", "sa", "rga", "ianet", "aam")
+#: the quickest figure of each paper, and the explained rank list (notebook 10; ~30 s in all)
+ONE_PER_PAPER = (
+    "ranklist_heatmaps",
+    "daaf_fig9",
+    "sa_fig5",
+    "rga_supp_fig2",
+    "ianet_fig8",
+    "aam_fig1",
+)
 
 
 @dataclass(frozen=True)
