@@ -218,7 +218,7 @@ def _figures(args: argparse.Namespace) -> int:
 
     if args.list:
         for r in list_figures():
-            needs = ", ".join(r.needs)
+            needs = ", ".join([*r.needs, *(f"[{o}]" for o in r.optional)])  # [optional]
             print(f"{r.name:18s} {r.paper:18s} {r.figure:13s} needs {needs:28s} {r.what}")
         return 0
     if not args.all and not args.names:

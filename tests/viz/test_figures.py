@@ -9,11 +9,13 @@ import torch
 from workbench.data.readers import load_split
 from workbench.models import build_model, model_config_class
 from workbench.viz.figures import WEIGHTS, list_figures, make_figures
+from workbench.viz.ranklist import GREEN, RED
 
 ROLES = {
     "bot": ("bot", {}),
     "daaf": ("daaf", {}),
     "sa": ("sa", {}),
+    "sa_plain": ("sa", {"sa_stages": ()}),
     "rga": ("rga", {}),
     "rga_norel": ("rga", {"relations": False}),
     "rga_cbam": ("rga", {"attention": "cbam"}),
@@ -143,3 +145,39 @@ def test_cia_channels_are_those_most_inside_each_part():
     maps[:, 0, :1] = 5.0
     # head takes channel 0 (share ~0.49 vs 0.25 flat); shoes, with 0 taken, the first flat one
     assert part_channels(maps, list(no_bag)) == {"head": 0, "shoes": 1}
+
+
+def test_sa_failure_figure_picks_the_query_only_sa_gets_right(tiny_models, split, monkeypatch):
+    """Fig. 6 shows the query whose nearest cross-camera image is right with SA and another
+    person with plain GAP (both right within the camera), framed green / red accordingly."""
+    import numpy as np
+
+    import workbench.explain.report as report
+    from workbench.viz.figures.sa import sa_fig6
+
+    q, g = split.query, split.gallery
+    qp, qc, gp, gc = q.pid.to_numpy(), q.camid.to_numpy(), g.pid.to_numpy(), g.camid.to_numpy()
+    same = (gp[None] == qp[:, None]) & (gc[None] == qc[:, None])
+    cross = (gp[None] == qp[:, None]) & (gc[None] != qc[:, None])
+    other = (gp[None] != qp[:, None]) & (gp[None] > 0) & (gc[None] != qc[:, None])
+    r = int(np.flatnonzero(same.any(1) & cross.any(1) & other.any(1))[-1])
+    dist = {}
+    for role, impostor in (("sa", 3.0), ("sa_plain", 1.5)):
+        d = np.full((len(q), len(g)), 10.0)
+        d[r, np.flatnonzero(same[r])[0]] = 1.0
+        d[r, np.flatnonzero(cross[r])[0]] = 2.0
+        d[r, np.flatnonzero(other[r])[0]] = impostor
+        dist[id(tiny_models[role])] = d
+    monkeypatch.setattr(report, "split_distances", lambda model, *a, **k: dist[id(model)])
+    models = {role: tiny_models[role] for role in ("sa", "sa_plain")}
+    fig = sa_fig6(models, split, seed=0, n=1)
+    assert fig._suptitle.get_text().startswith("SA Fig. 6: plain GAP fails across cameras where")
+    axes = image_axes(fig)
+    assert len(axes) == 9 and axes[0].get_title().endswith(f"id {qp[r]}, cam {qc[r] + 1}")
+
+    def frame(ax):
+        return tuple(np.round(ax.spines["left"].get_edgecolor()[:3], 3))
+
+    green, red = (tuple(np.round(np.array(c) / 255, 3)) for c in (GREEN, RED))
+    # rows: images, GAP+SA, GAP; columns: query, same camera, other camera
+    assert [frame(axes[i]) for i in (4, 5, 7, 8)] == [green, green, green, red]

@@ -34,6 +34,7 @@ WEIGHTS: dict[str, str] = {
     "bot": "bot_r18w16_256",
     "daaf": "daaf_r18w16_256",
     "sa": "sa_r18w16_256",
+    "sa_plain": "sa_nosa_r18w16_256",  # the SA network trained without its SA layers
     "rga": "rga_r18w16_256",
     "rga_norel": "rga_norel_r18w16_256",
     "rga_cbam": "rga_cbam_r18w16_256",
@@ -114,6 +115,7 @@ def get_figure(name: str) -> FigureRecipe:
 # see the rga card); the RGA-SC variants of supp. Fig. 1 reuse the rga card's recipe.
 _STAGES = '{"stages": [false, true, true, true]}'
 _RECIPES: dict[str, tuple[str, str]] = {
+    "sa_plain": ("sa", """ --model-config '{"sa_stages": []}'"""),
     "rga": ("bot", f" --model rga --model-config '{_STAGES}' --triplet-normalize"),
     "rga_norel": ("rga", """ --model-config '{"relations": false}'"""),
     "rga_cbam": ("rga", """ --model-config '{"attention": "cbam"}'"""),

@@ -1,4 +1,9 @@
-"""Parameter-free spatial attention (Wang et al. 2019) figures: CAM per stage, failure panels."""
+"""Parameter-free spatial attention (Wang et al. 2019) figures: CAM per stage, failure panels.
+
+Both compare the SA network with the same network trained without its SA layers (``sa_plain``:
+``sa_stages=[]``, plain GAP before every deep-supervision classifier), as the paper does. Without
+that card, Fig. 1/5 falls back to the SA network's own CAM before its SA re-weighting.
+"""
 
 from __future__ import annotations
 
@@ -13,31 +18,40 @@ from workbench.viz.ranklist import GREEN, RED
 __all__ = ["sa_fig5", "sa_fig6"]
 
 
+def _stage_cam(model, x, stage, with_sa=True):
+    from workbench.explain import explain
+
+    return explain("cam", model, x, layer=stage, with_sa=with_sa).maps
+
+
 @register_figure(
-    "sa_fig5", paper="Parameter-free SA", figure="Fig. 1/5", needs=["sa"],
-    what="class activation maps of the deep-supervision stages, with and without SA",
+    "sa_fig5", paper="Parameter-free SA", figure="Fig. 1/5", needs=["sa"], optional=["sa_plain"],
+    what="class activation maps of the deep-supervision stages, plain GAP vs GAP with SA",
 )  # fmt: skip
 def sa_fig5(models, split, *, seed=0, n=3):
-    from workbench.explain import explain
     from workbench.explain.cam import StageCAM
 
-    model = models["sa"]
+    model, plain = models["sa"], models.get("sa_plain")
     stages = [r.name for r in StageCAM.candidate_layers(model)]
     samples = load_samples(split.query, pick_rows(split.query, n, seed), input_size(model))
     x = batch(samples, device_of(model))
-    cols = 1 + 2 * len(stages)
-    fig, axes = grid(n, cols, title="SA Fig. 1/5: CAM per stage, without / with spatial attention")
+    how = "a network trained without SA" if plain is not None else "the same network, SA removed"
+    fig, axes = grid(n, 1 + 2 * len(stages), title=(
+        f"SA Fig. 1/5: CAM per stage, plain GAP ({how}) / GAP with SA"
+    ))  # fmt: skip
     for k, stage in enumerate(stages):
-        without = explain("cam", model, x, layer=stage, with_sa=False).maps
-        with_sa = explain("cam", model, x, layer=stage, with_sa=True).maps
+        without = _stage_cam(plain, x, stage) if plain is not None else _stage_cam(
+            model, x, stage, with_sa=False
+        )  # fmt: skip
+        with_sa = _stage_cam(model, x, stage)
         scale = shared_scale([without, with_sa])  # one scale per stage: compare w/o and w/
         for i, s in enumerate(samples):
             first = i == 0
             heat_tile(
-                axes[i][1 + 2 * k], s.rgb, without[i], scale, f"{stage} w/o SA" if first else None
+                axes[i][1 + 2 * k], s.rgb, without[i], scale, f"{stage} GAP" if first else None
             )
             heat_tile(
-                axes[i][2 + 2 * k], s.rgb, with_sa[i], scale, f"{stage} w/ SA" if first else None
+                axes[i][2 + 2 * k], s.rgb, with_sa[i], scale, f"{stage} GAP+SA" if first else None
             )
         pair = [axes[i][1 + 2 * k + d] for i in range(n) for d in (0, 1)]
         colour_bar(fig, pair, scale, f"CAM, {stage}", location="bottom")
@@ -46,47 +60,68 @@ def sa_fig5(models, split, *, seed=0, n=3):
     return fig
 
 
+def _nearest(dist, gp, gc, qp, qc):
+    """Per query: the nearest gallery row of its own camera and of the others (pid > 0 only)."""
+    same = gc[None] == qc[:, None]
+    person = gp[None] > 0
+    return (
+        np.where(same & person, dist, np.inf).argmin(1),
+        np.where(~same & person, dist, np.inf).argmin(1),
+    )
+
+
 @register_figure(
-    "sa_fig6", paper="Parameter-free SA", figure="Fig. 6", needs=["sa"],
-    what="failure panels: a query's nearest same-camera and cross-camera gallery images, Grad-CAM",
+    "sa_fig6", paper="Parameter-free SA", figure="Fig. 6", needs=["sa", "sa_plain"],
+    what="failure cases of plain GAP across cameras that GAP with SA gets right, stage-2 CAM",
 )  # fmt: skip
-def sa_fig6(models, split, *, seed=0, topk=4):
-    """The query with the largest same- vs cross-camera gap among sampled ones (seeded)."""
-    from workbench.explain import explain_pair
+def sa_fig6(models, split, *, seed=0, n=2, stage="layer2"):
+    """Queries whose nearest same-camera image is right for both models, whose nearest
+    cross-camera image is another person for plain GAP and the right one with SA (seeded pick)."""
     from workbench.explain.report import split_distances
 
-    model = models["sa"]
-    size, dev = input_size(model), device_of(model)
+    roles = ("sa", "sa_plain")
+    size = input_size(models["sa"])
     q, g = split.query, split.gallery
-    dist = split_distances(model, split, size, dev)
     qp, qc, gp, gc = q.pid.to_numpy(), q.camid.to_numpy(), g.pid.to_numpy(), g.camid.to_numpy()
-    same_cam = gc[None] == qc[:, None]
-    valid = gp[None] > 0
-    # a failure: the nearest cross-camera image is another person while the same camera's is right
-    near_same = np.where(same_cam & valid, dist, np.inf).argmin(1)
-    near_cross = np.where(~same_cam & valid, dist, np.inf).argmin(1)
-    failing = np.flatnonzero((gp[near_same] == qp) & (gp[near_cross] != qp))
-    rows = failing if failing.size else np.arange(len(q))
-    r = int(np.random.default_rng(seed).choice(rows))
-    query = load_samples(q, [r], size)[0]
-    fig, axes = grid(4, topk + 1, title=(
-        f"SA Fig. 6: query {query.pid} (cam {query.camid + 1}) vs same-camera (rows 1–2) "
-        f"and cross-camera (rows 3–4) gallery, Grad-CAM of each pair"
-    ))  # fmt: skip
+    dist = {r: split_distances(models[r], split, size, device_of(models[r])) for r in roles}
+    near = {r: _nearest(dist[r], gp, gc, qp, qc) for r in roles}
+    right = {r: (gp[near[r][0]] == qp, gp[near[r][1]] == qp) for r in roles}
+    has_cross = ((gp[None] == qp[:, None]) & (gc[None] != qc[:, None])).any(1)
+    wanted = right["sa"][0] & right["sa"][1] & right["sa_plain"][0] & ~right["sa_plain"][1]
+    found = bool((wanted & has_cross).any())
+    if found:
+        rows = np.flatnonzero(wanted & has_cross)
+    else:  # no such query: where plain GAP fails across cameras (any query, on tiny data)
+        fails = has_cross & ~right["sa_plain"][1]
+        rows = np.flatnonzero(fails if fails.any() else has_cross)
+    picked = sorted(np.random.default_rng(seed).choice(rows, min(n, rows.size), replace=False))
+    title = (
+        "SA Fig. 6: plain GAP fails across cameras where GAP+SA does not"
+        if found else "SA Fig. 6: plain GAP fails across cameras (no query where only SA is right)"
+    )  # fmt: skip
+    fig, axes = grid(
+        3,
+        3 * len(picked),
+        title=f"{title}\nstage-2 CAM; red frame: that model's nearest image there is someone else",
+    )
     panels = []
-    for mask in (same_cam[r], ~same_cam[r]):
-        order = np.argsort(np.where(mask & (gp > 0), dist[r], np.inf), kind="stable")[:topk]
-        gallery = load_samples(g, order.tolist(), size)
-        pair = explain_pair("gradcam", model, batch([query], dev), batch(gallery, dev))
-        panels.append((gallery, pair))
-    scale = shared_scale([p.gallery.maps for _, p in panels] + [p.query.maps for _, p in panels])
-    for k, (gallery, pair) in enumerate(panels):
-        image_tile(axes[2 * k][0], query.rgb, "query")
-        heat_tile(axes[2 * k + 1][0], query.rgb, pair.query.maps[0], scale, "query × 1st")
-        for j, s in enumerate(gallery):
-            colour = GREEN if s.pid == query.pid else RED
-            title = f"d={float(pair.distance[j]):.2f} cam {s.camid + 1}"
-            image_tile(axes[2 * k][j + 1], s.rgb, title, colour)
-            heat_tile(axes[2 * k + 1][j + 1], s.rgb, pair.gallery.maps[j], scale, colour=colour)
-    colour_bar(fig, axes, scale)
+    for r in picked:
+        cross_cam = (gp == qp[r]) & (gc != qc[r])
+        match = int(np.flatnonzero(cross_cam)[dist["sa"][r, cross_cam].argmin()])
+        rows_g = [int(near["sa"][0][r]), match]
+        images = load_samples(q, [int(r)], size) + load_samples(g, rows_g, size)
+        x = batch(images, device_of(models["sa"]))
+        cams = {role: _stage_cam(models[role], x, stage) for role in roles}
+        panels.append((r, images, cams))
+    scales = {role: shared_scale([p[2][role] for p in panels]) for role in roles}
+    for k, (r, images, cams) in enumerate(panels):
+        heads = ("query", "same camera", "other camera")
+        for j, s in enumerate(images):
+            col = 3 * k + j
+            image_tile(axes[0][col], s.rgb, f"{heads[j]}\nid {s.pid}, cam {s.camid + 1}")
+            for row, role, name in ((1, "sa", "GAP+SA"), (2, "sa_plain", "GAP")):
+                colour = None if j == 0 else GREEN if right[role][j - 1][r] else RED
+                heat_tile(axes[row][col], s.rgb, cams[role][j], scales[role], name, colour)
+    for row, role in ((1, "sa"), (2, "sa_plain")):
+        colour_bar(fig, axes[row], scales[role], "CAM, " + stage)
     return fig
