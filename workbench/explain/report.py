@@ -72,6 +72,13 @@ class FaithfulnessReport:
 _CURVES = ("deletion", "deletion_random", "insertion", "insertion_random")
 
 
+def cross_camera_matches(query: pd.DataFrame, gallery: pd.DataFrame) -> np.ndarray:
+    """(Q, G) bool: gallery row g shows query row q's person from another camera."""
+    q_pid, q_cam = query.pid.to_numpy(), query.camid.to_numpy()
+    g_pid, g_cam = gallery.pid.to_numpy(), gallery.camid.to_numpy()
+    return (g_pid[None] == q_pid[:, None]) & (g_cam[None] != q_cam[:, None])
+
+
 def choose_pairs(
     distmat: np.ndarray,
     query: pd.DataFrame,
@@ -80,9 +87,7 @@ def choose_pairs(
     seed: int = 0,
 ) -> pd.DataFrame:
     """``(query_row, gallery_row)`` of sampled queries and their closest cross-camera true match."""
-    q_pid, q_cam = query.pid.to_numpy(), query.camid.to_numpy()
-    g_pid, g_cam = gallery.pid.to_numpy(), gallery.camid.to_numpy()
-    valid = (g_pid[None] == q_pid[:, None]) & (g_cam[None] != q_cam[:, None])  # (Q, G)
+    valid = cross_camera_matches(query, gallery)
     has = valid.any(1)
     masked = np.where(valid, distmat, np.inf)
     best = masked.argmin(1)

@@ -77,7 +77,7 @@ def _nearest(dist, gp, gc, qp, qc):
 def sa_fig6(models, split, *, seed=0, n=2, stage="layer2"):
     """Queries whose nearest same-camera image is right for both models, whose nearest
     cross-camera image is another person for plain GAP and the right one with SA (seeded pick)."""
-    from workbench.explain.report import split_distances
+    from workbench.explain.report import cross_camera_matches, split_distances
 
     roles = ("sa", "sa_plain")
     size = input_size(models["sa"])
@@ -86,7 +86,8 @@ def sa_fig6(models, split, *, seed=0, n=2, stage="layer2"):
     dist = {r: split_distances(models[r], split, size, device_of(models[r])) for r in roles}
     near = {r: _nearest(dist[r], gp, gc, qp, qc) for r in roles}
     right = {r: (gp[near[r][0]] == qp, gp[near[r][1]] == qp) for r in roles}
-    has_cross = ((gp[None] == qp[:, None]) & (gc[None] != qc[:, None])).any(1)
+    cross = cross_camera_matches(q, g)  # (Q, G)
+    has_cross = cross.any(1)
     wanted = right["sa"][0] & right["sa"][1] & right["sa_plain"][0] & ~right["sa_plain"][1]
     found = bool((wanted & has_cross).any())
     if found:
@@ -106,8 +107,7 @@ def sa_fig6(models, split, *, seed=0, n=2, stage="layer2"):
     )
     panels = []
     for r in picked:
-        cross_cam = (gp == qp[r]) & (gc != qc[r])
-        match = int(np.flatnonzero(cross_cam)[dist["sa"][r, cross_cam].argmin()])
+        match = int(np.flatnonzero(cross[r])[dist["sa"][r, cross[r]].argmin()])
         rows_g = [int(near["sa"][0][r]), match]
         images = load_samples(q, [int(r)], size) + load_samples(g, rows_g, size)
         x = batch(images, device_of(models["sa"]))

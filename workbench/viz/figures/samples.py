@@ -44,12 +44,11 @@ def matched_subsplit(split: Any, queries: int, seed: int = 0) -> Any:
     is the same as over the whole gallery, since what is left out holds no true match; embedding
     this small split instead of the whole test split is what keeps per-model panels quick.
     """
+    from workbench.explain.report import cross_camera_matches
+
     q, g = split.query.reset_index(drop=True), split.gallery
-    cams = g.groupby("pid").camid.agg(set)
-    matched = [
-        i for i, (p, c) in enumerate(zip(q.pid, q.camid, strict=True)) if cams.get(p, set()) - {c}
-    ]
-    if not matched:
+    matched = np.flatnonzero(cross_camera_matches(q, g).any(1))
+    if not matched.size:
         raise ValueError("no query has a true match from another camera in the gallery")
     rng = np.random.default_rng(seed)
     rows = np.sort(rng.choice(matched, size=min(queries, len(matched)), replace=False))
