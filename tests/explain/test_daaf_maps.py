@@ -45,7 +45,7 @@ def test_holistic_and_partial_equal_the_naive_loop(setup, layer):
 def test_generic_path_on_the_pooled_layer_equals_the_closed_form(setup, monkeypatch):
     model, images = setup
     fast = explain("daaf_holistic", model, images, layer="layer4").maps
-    monkeypatch.setattr(model, "pooled_head", lambda: None)
+    monkeypatch.setattr(model, "pooling", lambda: None)
     slow = explain("daaf_holistic", model, images, layer="layer4").maps
     torch.testing.assert_close(fast, slow, rtol=1e-4, atol=1e-9)
 

@@ -7,7 +7,7 @@ import torch
 from explain_helpers import HandModel, tiny_bot
 
 from workbench.explain import ExplainError, explain, explain_pair
-from workbench.explain.gradcam import pair_gradcam
+from workbench.explain.gradcam import pair_gradcam, pooled_head
 from workbench.explain.targets import EmbeddingSimilarity, IdentityLogit, PairDistance
 
 
@@ -99,13 +99,15 @@ def test_pair_sides_equal_one_sided_explanations_against_the_partner(bot, images
     g = explain("gradcam", bot, gallery, EmbeddingSimilarity(emb_q), layer="layer3")
     torch.testing.assert_close(pair.query.maps, q.maps, rtol=1e-4, atol=1e-6)
     torch.testing.assert_close(pair.gallery.maps, g.maps, rtol=1e-4, atol=1e-6)
-    torch.testing.assert_close(pair.distance, (emb_q - emb_g).norm(dim=1), rtol=1e-5, atol=1e-6)
+    cosine = torch.nn.functional.cosine_similarity(emb_q, emb_g, dim=1)  # BoT ranks by cosine
+    torch.testing.assert_close(pair.distance, 1 - cosine, rtol=1e-5, atol=1e-6)
+    assert pair.metric == "cosine"
 
 
 def test_pair_gradcam_on_cached_maps_equals_explain_pair(bot, images):
     with torch.no_grad():
         maps = bot.feature_maps(images)["layer4"]
-    q, g, _ = pair_gradcam(bot.pooled_head()[1], maps[:1], maps[1:])
+    q, g, _ = pair_gradcam(pooled_head(bot)[1], maps[:1], maps[1:])
     pair = explain_pair("gradcam", bot, images[:1], images[1:], fast=False)
     torch.testing.assert_close(q, pair.query.maps, rtol=1e-4, atol=1e-6)
     torch.testing.assert_close(g, pair.gallery.maps, rtol=1e-4, atol=1e-6)

@@ -97,3 +97,48 @@ def compute_distance(
                 block.sqrt_()
         out[a : a + block.shape[0]].copy_(block)
     return out.numpy() if as_numpy else out
+
+
+def ranking_metric(model: torch.nn.Module) -> str:
+    """The metric ``model`` ranks with: its declared ``ranking_metric`` (``ModelConfig``).
+
+    A module outside the model contract (no :class:`~workbench.models.base.ReIDModel`) ranks
+    by ``"cosine"``, the workbench default.
+    """
+    from workbench.models.base import ReIDModel
+
+    return model.ranking_metric if isinstance(model, ReIDModel) else "cosine"
+
+
+def pair_similarity(query: torch.Tensor, gallery: torch.Tensor, metric: str) -> torch.Tensor:
+    """(B,) similarity of row-aligned embeddings (B, D), the score every pair explanation explains.
+
+    ``"cosine"``: cos(e_q, e_g) (rows normalised as :func:`compute_distance` does);
+    ``"euclidean"``: −‖e_q − e_g‖₂. Its distance is :func:`pair_distance`; both rank as
+    :func:`compute_distance` does. (``query`` may be (1, D), broadcast.)
+    """
+    if metric == "cosine":
+        return (F.normalize(query, dim=1) * F.normalize(gallery, dim=1)).sum(1)
+    if metric == "euclidean":
+        return -(query - gallery).pow(2).sum(1).clamp_min(1e-12).sqrt()
+    raise ValueError(f"metric={metric!r} is not a ranking metric; choose 'cosine' or 'euclidean'")
+
+
+def similarity_to_distance(similarity: torch.Tensor, metric: str) -> torch.Tensor:
+    """The ranking distance of a :func:`pair_similarity`: 1 − cos (in [0, 2]) or ‖e_q − e_g‖₂."""
+    if metric == "cosine":
+        return (1 - similarity).clamp(0, 2)
+    return -similarity
+
+
+def pair_distance(query: torch.Tensor, gallery: torch.Tensor, metric: str) -> torch.Tensor:
+    """(B,) ranking distance of row-aligned embeddings: the entry :func:`compute_distance` gives
+    the pair (up to float rounding), so a pair explanation shows the number that ranked it."""
+    return similarity_to_distance(pair_similarity(query, gallery, metric), metric)
+
+
+#: how each ranking metric is written on screen, with its distance
+METRIC_LABELS = {
+    "cosine": "cosine distance 1 − cos",
+    "euclidean": "Euclidean distance ‖e_q − e_g‖₂",
+}

@@ -29,7 +29,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from workbench.models.base import LayerInfo, get_layer, get_layer_info
+from workbench.evaluate.distance import pair_similarity as _similarity
+from workbench.evaluate.distance import ranking_metric, similarity_to_distance
+from workbench.models.base import LayerInfo, Pooling, ReIDModel, get_layer, get_layer_info
 
 __all__ = [
     "ExplainError",
@@ -107,14 +109,19 @@ class Explanation:
 class PairExplanation:
     """Both sides of row-aligned (query, gallery) pairs, from one computation.
 
-    ``query.maps[i]`` and ``gallery.maps[i]`` explain the similarity of pair ``i``; with a single
-    query broadcast against B gallery images, ``query.maps`` holds one map of that query per
-    gallery image. ``distance`` (B,) is the Euclidean distance of the eval embeddings.
+    ``query.maps[i]`` and ``gallery.maps[i]`` explain the similarity of pair ``i`` under the
+    model's ranking metric; with a single query broadcast against B gallery images,
+    ``query.maps`` holds one map of that query per gallery image. ``distance`` (B,) is the
+    ranking distance of the pair (``metric``: 1 − cos for ``"cosine"``, ‖e_q − e_g‖₂ for
+    ``"euclidean"``), the number :func:`workbench.evaluate.distance.compute_distance` ranked.
+    ``extras`` holds method-specific results (the decomposition's position-pair matrix).
     """
 
     query: Explanation
     gallery: Explanation
     distance: Tensor
+    metric: str = "cosine"
+    extras: dict[str, Any] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return self.distance.shape[0]
@@ -198,10 +205,25 @@ def _check_images(images: Tensor, name: str = "images") -> None:
         raise ExplainError(f"{name} must be a (B, 3, H, W) tensor, got {shape}")
 
 
-def pair_similarity(query_emb: Tensor, gallery_emb: Tensor) -> tuple[Tensor, Tensor]:
-    """``(score, distance)`` of row-aligned embeddings: score = −‖q − g‖₂ (B,)."""
-    distance = (query_emb - gallery_emb).pow(2).sum(1).clamp_min(1e-12).sqrt()
-    return -distance, distance
+def pair_similarity(
+    query_emb: Tensor, gallery_emb: Tensor, metric: str = "cosine"
+) -> tuple[Tensor, Tensor]:
+    """``(score, distance)`` (B,) of row-aligned embeddings under the ranking ``metric``:
+    cos(e_q, e_g) and 1 − cos, or −‖e_q − e_g‖₂ and ‖e_q − e_g‖₂."""
+    score = _similarity(query_emb, gallery_emb, metric)
+    return score, similarity_to_distance(score, metric)
+
+
+def _pooling(model: nn.Module) -> Pooling | None:
+    """The model's declared :class:`~workbench.models.base.Pooling` (None outside the contract)."""
+    return model.pooling() if isinstance(model, ReIDModel) else None
+
+
+#: what a pair explanation explains, per ranking metric (the ``target`` of its Explanations)
+PAIR_SCORES = {
+    "cosine": "pair similarity cos(e_q, e_g)",
+    "euclidean": "pair similarity −‖e_q − e_g‖₂",
+}
 
 
 # -- the base class -------------------------------------------------------------------------------
@@ -265,13 +287,13 @@ class Explainer:
     @classmethod
     def default_layer(cls, model: nn.Module) -> str | None:
         """The layer used when none is named: the map pooled into the embedding if the model
-        says which (``pooled_head``), else the last candidate."""
+        declares it (``pooling``), else the last candidate."""
         if cls.layer_kinds is None:
             return None
         names = [r.name for r in cls.candidate_layers(model)]
-        pooled = _pooled_head(model)
-        if pooled is not None and pooled[0] in names:
-            return pooled[0]
+        pooling = _pooling(model)
+        if pooling is not None and pooling.layer in names:
+            return pooling.layer
         return names[-1] if names else None
 
     def resolve_layer(self, model: nn.Module, layer: str | None) -> str | None:
@@ -341,7 +363,7 @@ class Explainer:
                 except RuntimeError:  # the batch grew inside the model: repeat at the input
                     nq = n
                     emb = run(torch.cat([query.expand(n, -1, -1, -1), gallery]))
-            score, distance = pair_similarity(emb[:n], emb[n:])
+            score, distance = pair_similarity(emb[:n], emb[n:], ranking_metric(self.model))
             grad_q, grad_g = self._grad(score.sum(), [leaves["q"], leaves["g"]])
         return (
             self.combine(leaves["q"].detach(), grad_q),
@@ -358,7 +380,7 @@ class Explainer:
         maps, _ = self.compute(both, None)
         with torch.no_grad():
             emb = self.model(both)
-        _, distance = pair_similarity(emb[:nq].expand(n, -1), emb[nq:])
+        _, distance = pair_similarity(emb[:nq].expand(n, -1), emb[nq:], ranking_metric(self.model))
         return maps[:nq].expand(n, *maps.shape[1:]), maps[nq:], distance
 
     # -- shared machinery ------------------------------------------------------------------------
@@ -429,11 +451,14 @@ class Explainer:
         query, gallery = query.to(self.device), gallery.to(self.device)
         with eval_mode(self.model):
             q_maps, g_maps, distance = self.pair_maps(query, gallery)
-        what = "pair similarity −‖e_q − e_g‖₂"
+        metric = ranking_metric(self.model)
+        what = PAIR_SCORES[metric]
+        score = 1 - distance if metric == "cosine" else -distance
         return PairExplanation(
-            query=self._package(q_maps, -distance, what, query),
-            gallery=self._package(g_maps, -distance, what, gallery),
+            query=self._package(q_maps, score, what, query),
+            gallery=self._package(g_maps, score, what, gallery),
             distance=distance,
+            metric=metric,
         )
 
     def map_names(self) -> tuple[str, ...] | None:
@@ -464,11 +489,6 @@ def _score(
             f"target {target!r} must return one score per image, shape ({batch},), got {shape}"
         )
     return scores
-
-
-def _pooled_head(model: nn.Module) -> tuple[str, Callable[[Tensor], Tensor]] | None:
-    method = getattr(model, "pooled_head", None)
-    return method() if callable(method) else None
 
 
 # -- registry -------------------------------------------------------------------------------------
@@ -560,8 +580,10 @@ def explain_pair(
     layer: str | None = None,
     **params: Any,
 ) -> PairExplanation:
-    """Explain the similarity −‖e_q − e_g‖₂ of row-aligned (query, gallery) pairs, both sides.
+    """Explain the ranking similarity of row-aligned (query, gallery) pairs, both sides.
 
+    The similarity is the one the model ranks by (``model.ranking_metric``): cos(e_q, e_g) for
+    cosine models, −‖e_q − e_g‖₂ for Euclidean ones; ``.distance`` is the ranking distance.
     ``query`` is (B, 3, H, W), or (1, 3, H, W) broadcast against the B gallery images (a query
     and its top-k); ``.query.maps`` then holds one map of the query per gallery image.
     """

@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from workbench.evaluate.distance import ranking_metric
 from workbench.explain.base import (
     Explainer,
     ExplainError,
@@ -116,7 +117,8 @@ class CaptumAttribution(Explainer):
         with torch.no_grad():
             emb_q = self.model(query).expand(n, -1)
             emb_g = self.model(gallery)
-        _, distance = pair_similarity(emb_q, emb_g)
-        q_maps, _ = self.compute(query.expand(n, -1, -1, -1), EmbeddingSimilarity(emb_g))
-        g_maps, _ = self.compute(gallery, EmbeddingSimilarity(emb_q))
+        metric = ranking_metric(self.model)
+        _, distance = pair_similarity(emb_q, emb_g, metric)
+        q_maps, _ = self.compute(query.expand(n, -1, -1, -1), EmbeddingSimilarity(emb_g, metric))
+        g_maps, _ = self.compute(gallery, EmbeddingSimilarity(emb_q, metric))
         return q_maps, g_maps, distance

@@ -25,10 +25,10 @@ from torch import Tensor
 from workbench.explain.base import (
     Explainer,
     ExplainError,
-    _pooled_head,
     capture_layer,
     register_explainer,
 )
+from workbench.explain.gradcam import pooled_head
 from workbench.explain.targets import group_slices
 
 __all__ = ["HolisticAttention", "PartialAttention", "component_maps"]
@@ -37,7 +37,7 @@ __all__ = ["HolisticAttention", "PartialAttention", "component_maps"]
 def component_maps(explainer: Explainer, images: Tensor, chunk: int = 64) -> Tensor:
     """``L^n`` of eq. 5 for every embedding component: (B, N, h, w), non-negative."""
     model, layer = explainer.model, explainer.layer
-    pooled = _pooled_head(model)
+    pooled = pooled_head(model)
     if pooled is not None and pooled[0] == layer:  # closed form on the pooled layer
         maps = explainer.activations(images)  # (B, K, h, w)
         _, k, h, w = maps.shape

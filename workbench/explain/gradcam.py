@@ -5,7 +5,7 @@ ReLU of eq. 2 (ReLU and scaling belong to the renderer), so the maps are signed 
 across images. Equal to captum's ``LayerGradCam(..., relu_attributions=False)``.
 
 **Fast path.** When the layer is the map that is global-average-pooled into the embedding
-(``model.pooled_head()`` names it; BoT: ``layer4`` → GAP → BNNeck), ``∂score/∂A_c(i, j) =
+(``model.pooling()`` declares it; BoT: ``layer4`` → GAP → BNNeck), ``∂score/∂A_c(i, j) =
 ∂score/∂g_c / hw`` is constant over space, so α needs only the gradient with respect to the pooled
 vector ``g`` — a backward through the head on (B, C) vectors — and the maps are one matrix
 product with the (cached) feature maps. It is exact (tests check it against autograd);
@@ -20,17 +20,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
+from workbench.evaluate.distance import ranking_metric
 from workbench.explain.base import (
     Explainer,
-    _pooled_head,
+    _pooling,
     _score,
     pair_similarity,
     register_explainer,
 )
 
-__all__ = ["GradCAM", "GradCAMConfig", "pair_gradcam"]
+__all__ = ["GradCAM", "GradCAMConfig", "pair_gradcam", "pooled_head"]
 
 
 @dataclass
@@ -43,23 +44,28 @@ class GradCAMConfig:
 
 
 def pair_gradcam(
-    head: Callable[[Tensor], Tensor], query_maps: Tensor, gallery_maps: Tensor
+    head: Callable[[Tensor], Tensor],
+    query_maps: Tensor,
+    gallery_maps: Tensor,
+    metric: str = "cosine",
 ) -> tuple[Tensor, Tensor, Tensor]:
     """Grad-CAM of the pair similarity from pooled-layer feature maps, without the network.
 
     Args:
-        head: pooled feature (N, C) → embedding (N, D), e.g. ``model.pooled_head()[1]``.
+        head: pooled feature (N, C) → embedding (N, D), e.g. :func:`pooled_head` of the model.
         query_maps: (1, C, h, w) one query (broadcast) or (B, C, h, w) row-aligned queries.
         gallery_maps: (B, C, h, w).
+        metric: the ranking metric whose similarity is explained (``model.ranking_metric``).
 
     Returns:
-        ``(query_maps (B, h, w), gallery_maps (B, h, w), distance (B,))``.
+        ``(query_maps (B, h, w), gallery_maps (B, h, w), distance (B,))``, the distance in
+        ``metric``.
     """
     n, hw = gallery_maps.shape[0], gallery_maps.shape[2] * gallery_maps.shape[3]
     with torch.enable_grad():
         g_q = query_maps.mean((2, 3)).expand(n, -1).clone().requires_grad_(True)  # (B, C)
         g_g = gallery_maps.mean((2, 3)).requires_grad_(True)  # (B, C)
-        score, distance = pair_similarity(head(g_q), head(g_g))
+        score, distance = pair_similarity(head(g_q), head(g_g), metric)
         d_q, d_g = torch.autograd.grad(score.sum(), [g_q, g_g])
     alpha_q, alpha_g = d_q / hw, d_g / hw  # (B, C): α_c = mean_ij ∂s/∂A_c(i, j)
     if query_maps.shape[0] == 1:  # one query: all B maps in one matrix product
@@ -82,9 +88,9 @@ class GradCAM(Explainer):
 
     def fast_head(self) -> Callable[[Tensor], Tensor] | None:
         """The pooled feature → embedding head when the closed form is exact here, else None."""
-        pooled = _pooled_head(self.model)
-        if self.config.fast and pooled is not None and pooled[0] == self.layer:
-            return pooled[1]
+        head = pooled_head(self.model)
+        if self.config.fast and head is not None and head[0] == self.layer:
+            return head[1]
         return None
 
     def compute(self, images, target):
@@ -105,4 +111,14 @@ class GradCAM(Explainer):
             return super().pair_maps(query, gallery)
         maps = self.activations(torch.cat([query, gallery]))
         nq = query.shape[0]
-        return pair_gradcam(head, maps[:nq], maps[nq:])
+        return pair_gradcam(head, maps[:nq], maps[nq:], ranking_metric(self.model))
+
+
+def pooled_head(model: nn.Module) -> tuple[str, Callable[[Tensor], Tensor]] | None:
+    """``(layer, head)`` when the model declares global average pooling of ``layer`` into its
+    embedding (:class:`~workbench.models.base.Pooling` with one part): ``head`` maps the pooled
+    (N, C) feature to the (N, D) embedding. None otherwise (no closed form)."""
+    pooling = _pooling(model)
+    if pooling is None or pooling.parts != 1:
+        return None
+    return pooling.layer, lambda g: pooling.from_pooled(g[:, None])

@@ -4,8 +4,9 @@ Shared by every explainer and widget. A target sees the eval-mode embedding (B, 
 returns and the model itself (for heads: the ID classifier, attribute classifiers). Targets hold
 their reference tensors and move with :meth:`to`, so explanations stay on the model's device.
 
-* :class:`EmbeddingSimilarity` — −‖e − r‖₂ (or cosine) to a reference embedding: "what makes this
-  image look like that one" (a one-sided pair explanation; ``explain_pair`` does both sides).
+* :class:`EmbeddingSimilarity` — the ranking similarity (cos or −‖e − r‖₂) to a reference
+  embedding: "what makes this image look like that one" (a one-sided pair explanation;
+  ``explain_pair`` does both sides).
 * :class:`PairDistance` — +‖e − r‖₂: "what makes them differ".
 * :class:`IdentityLogit` — the ID classifier's logit of a training identity.
 * :class:`AttributeLogit` — an attribute classifier's logit (models with ``attribute_logits``).
@@ -17,9 +18,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
+from workbench.evaluate.distance import pair_similarity, ranking_metric
 from workbench.explain.base import ExplainError
 
 __all__ = [
@@ -62,28 +63,30 @@ class _Target:
 
 @dataclass(repr=False)
 class EmbeddingSimilarity(_Target):
-    """Similarity to a reference embedding: −‖e − r‖₂ (``"euclidean"``) or cos(e, r).
+    """Similarity to a reference embedding under a ranking metric: cos(e, r) or −‖e − r‖₂.
 
     Args:
         reference: (D,) one embedding for every image, or (B, D) one per image.
-        metric: ``"euclidean"`` (the ranking distance of the workbench) or ``"cosine"``.
+        metric: ``"cosine"``, ``"euclidean"``, or None (default): the model's own ranking
+            metric (``model.ranking_metric``), so the score is the similarity that ranked it.
     """
 
     reference: Tensor
-    metric: str = "euclidean"
+    metric: str | None = None
 
     def __post_init__(self) -> None:
-        if self.metric not in ("euclidean", "cosine"):
-            raise ExplainError(f"metric must be 'euclidean' or 'cosine', got {self.metric!r}")
+        if self.metric not in (None, "euclidean", "cosine"):
+            raise ExplainError(
+                f"metric must be 'euclidean', 'cosine' or None (the model's), got {self.metric!r}"
+            )
 
     def __call__(self, embedding: Tensor, model: nn.Module | None = None) -> Tensor:
         ref = _reference(self.reference, embedding, "EmbeddingSimilarity")
-        if self.metric == "cosine":
-            return F.cosine_similarity(embedding, ref.expand_as(embedding), dim=1)
-        return -(embedding - ref).pow(2).sum(1).clamp_min(1e-12).sqrt()
+        metric = self.metric or ("cosine" if model is None else ranking_metric(model))
+        return pair_similarity(embedding, ref.expand_as(embedding), metric)
 
     def __repr__(self) -> str:
-        return f"EmbeddingSimilarity({self.metric})"
+        return f"EmbeddingSimilarity({self.metric or 'ranking metric'})"
 
 
 @dataclass(repr=False)

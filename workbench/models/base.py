@@ -31,13 +31,16 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, TypedDict
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 __all__ = [
+    "RANKING_METRICS",
     "CheckpointMismatchError",
     "LayerInfo",
     "ModelConfig",
     "ModelConfigError",
+    "Pooling",
     "ReIDModel",
     "TrainOutput",
     "UnknownLayerError",
@@ -120,6 +123,70 @@ class LayerInfo:
         return dataclasses.replace(self, module=f"{prefix}.{self.module}")
 
 
+#: the ranking metrics a model can declare (``ModelConfig.ranking_metric``)
+RANKING_METRICS = ("cosine", "euclidean")
+
+
+@dataclass(frozen=True)
+class Pooling:
+    """How a model's eval embedding is pooled from one spatial map: its declaration.
+
+    The embedding is ``e = head(Σᵢ Pₖ(i) A(i))`` per part k of the concatenated embedding, where
+    A (B, C, h, w) is the map of ``layer``, ``Pₖ`` are fixed pooling weights (the mean over the
+    whole map, or over horizontal stripe k) and ``head`` is an **affine** map (N, C) → (N, D)
+    (BNNeck in eval mode; ``None`` = identity). Because the head is affine and each part's
+    weights sum to 1, the head's shift folds into every position: ``e = Σᵢ P(i) φ(i)`` with
+    ``φ(i) = head(A(i))`` — exactly, which is what Grad-CAM's closed form and the pair
+    decomposition (:mod:`workbench.explain.decomposition`) build on.
+
+    Attributes:
+        layer: ``layer_info`` name of the pooled map.
+        head: the affine head after pooling, before any L2 normalisation (None: identity).
+        parts: 1 (global average pooling) or K horizontal stripes (PCB; adaptive average
+            pooling over rows, stripe-major in the embedding).
+        normalize: the embedding is L2-normalised (each stripe on its own when ``parts > 1``).
+    """
+
+    layer: str
+    head: Callable[[Tensor], Tensor] | None = None
+    parts: int = 1
+    normalize: bool = False
+
+    def pooled(self, maps: Tensor) -> Tensor:
+        """(B, C, h, w) → (B, K, C): the pooled feature of every part, before the head."""
+        if self.parts == 1:
+            return maps.mean(dim=(2, 3))[:, None]
+        return F.adaptive_avg_pool2d(maps, (self.parts, 1)).flatten(2).transpose(1, 2)
+
+    def embed(self, maps: Tensor) -> Tensor:
+        """(B, C, h, w) → (B, D): the eval embedding, as the model computes it from ``maps``."""
+        return self.from_pooled(self.pooled(maps))
+
+    def from_pooled(self, pooled: Tensor) -> Tensor:
+        """(B, K, C) pooled parts → (B, D) embedding: the head, normalisation, concatenation."""
+        parts = self.apply_head(pooled)  # (B, K, D_k)
+        if self.normalize:
+            parts = F.normalize(parts, dim=2)
+            if self.parts == 1:
+                return parts[:, 0]
+        return parts.flatten(1)
+
+    def apply_head(self, x: Tensor) -> Tensor:
+        """The affine head on (..., C) vectors (any leading shape)."""
+        if self.head is None:
+            return x
+        lead = x.shape[:-1]
+        return self.head(x.reshape(-1, x.shape[-1])).reshape(*lead, -1)
+
+    def weights(self, h: int, w: int, device: torch.device | None = None) -> Tensor:
+        """(K, h, w) pooling weights Pₖ(i): each part's weights sum to 1 (adaptive pooling)."""
+        out = torch.zeros(self.parts, h, w, device=device)
+        for k in range(self.parts):  # torch's adaptive pooling bounds: floor / ceil
+            start, end = (k * h) // self.parts, -(-((k + 1) * h) // self.parts)
+            out[k, start:end] = 1.0 / ((end - start) * w)
+        return out
+
+
 class TrainOutput(TypedDict, total=False):
     """What a model returns in train mode (models may add keys)."""
 
@@ -139,11 +206,16 @@ class ModelConfig:
         pretrained: path of a torchvision ImageNet ResNet file loaded into the backbone at
             construction, or None for random initialisation. It is not needed to load a trained
             checkpoint (``build_model_from_spec`` clears it).
+        ranking_metric: the distance the model's rankings use, ``"cosine"`` (1 − cos; BoT with
+            ``TEST.FEAT_NORM``, FastReID, IANet) or ``"euclidean"`` (the AAM interpreter, which
+            distils a Euclidean distance). Evaluation, the apps, the figures and every pair
+            explanation use it (:func:`workbench.evaluate.distance.pair_distance`).
     """
 
     num_classes: int = 751
     input_size: tuple[int, int] = (256, 128)
     pretrained: str | None = None
+    ranking_metric: str = "cosine"
 
     def __post_init__(self) -> None:
         if isinstance(self.input_size, list):  # JSON round trip gives lists
@@ -155,6 +227,11 @@ class ModelConfig:
             raise ModelConfigError(f"input_size must be (height, width) ints, got {size!r}")
         if self.pretrained is not None:
             self.pretrained = str(self.pretrained)
+        if self.ranking_metric not in RANKING_METRICS:
+            raise ModelConfigError(
+                f"ranking_metric must be one of {', '.join(RANKING_METRICS)}, "
+                f"got {self.ranking_metric!r}"
+            )
 
     @classmethod
     def tiny(cls, **overrides: Any) -> ModelConfig:
@@ -214,13 +291,19 @@ class ReIDModel(nn.Module):
         """
         return {}
 
-    def pooled_head(self) -> tuple[str, Callable[[Tensor], Tensor]] | None:
-        """``(layer, head)`` when the eval embedding is ``head(GAP(feature_maps()[layer]))``.
+    def pooling(self) -> Pooling | None:
+        """How the eval embedding is pooled from one map (:class:`Pooling`), or None.
 
-        Optional: explainers then take exact closed forms on that layer (Grad-CAM's gradient is
-        constant over space there). ``None`` (the default) means "not of that form".
+        A declaration: explainers take exact closed forms on that layer (Grad-CAM's gradient is
+        constant over space there; pairs decompose into position pairs). ``None`` (the default)
+        means "not an affine map of pooled positions" (GeM, an FC + ReLU neck, the interpreter).
         """
         return None
+
+    @property
+    def ranking_metric(self) -> str:
+        """The metric the model's rankings use (its config's ``ranking_metric``)."""
+        return self.config.ranking_metric
 
     def layer_names(self) -> list[str]:
         """Names accepted by :func:`get_layer`, in forward order."""

@@ -23,7 +23,6 @@ pooling; its output is the global feature the head sees).
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -33,6 +32,7 @@ from workbench.models.base import (
     LayerInfo,
     ModelConfig,
     ModelConfigError,
+    Pooling,
     ReIDModel,
     TrainOutput,
     check_backbone_fields,
@@ -184,9 +184,12 @@ class BoT(ReIDModel):
         x = self.backbone.forward_features(images)  # (B, C, H/16, W/16) with last stride 1
         return self.head(self._global(x))  # eval: (B, D); train: dict
 
-    def pooled_head(self) -> tuple[str, Callable[[Tensor], Tensor]]:
-        """``("layer4", head)``: the embedding is ``head(GAP(layer4))`` (explainers' fast path)."""
-        return "layer4", self.head.embed
+    def pooling(self) -> Pooling | None:
+        """``layer4`` → GAP → BNNeck: an affine map of pooled positions, declared for the
+        explainers' exact forms. None with GeM pooling or an FC + ReLU neck (not affine)."""
+        if self.config.pool != "avg" or self.fc is not None:
+            return None
+        return Pooling("layer4", self.head.affine, normalize=self.head.normalize)
 
     def classify(self, embedding: Tensor) -> Tensor:
         """ID logits (B, num_classes) of eval embeddings (for the ``IdentityLogit`` target)."""

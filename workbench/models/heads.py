@@ -18,14 +18,13 @@ Linear → BatchNorm1d → ReLU after the pooling, whose output is the embedding
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from workbench.models.base import LayerInfo, ReIDModel, TrainOutput
+from workbench.models.base import LayerInfo, Pooling, ReIDModel, TrainOutput
 
 __all__ = ["BNNeck", "FCNeck", "GeM", "GlobalAvgPool", "PooledBNNeckModel"]
 
@@ -130,8 +129,12 @@ class BNNeck(nn.Module):
 
     def embed(self, global_feat: Tensor) -> Tensor:
         """Test-time embedding (B, D) of the (B, D) global feature, BN in its current mode."""
-        out = self.bn(global_feat) if self.neck_feat == "after" else global_feat
+        out = self.affine(global_feat)
         return F.normalize(out, dim=1) if self.normalize else out
+
+    def affine(self, global_feat: Tensor) -> Tensor:
+        """The embedding before any L2 normalisation: the BN (affine in eval mode) or nothing."""
+        return self.bn(global_feat) if self.neck_feat == "after" else global_feat
 
     def classify(self, embedding: Tensor) -> Tensor:
         """ID logits (B, num_classes) of test-time embeddings (eval mode)."""
@@ -153,10 +156,10 @@ class PooledBNNeckModel(ReIDModel):
 
     Subclasses build their blocks, call :meth:`_build_head` and define ``_run(images, maps)``:
     the last map, with every named intermediate map put into ``maps`` when it is a dict. This
-    class gives them ``forward``, ``feature_maps``, ``classify`` and ``pooled_head``.
+    class gives them ``forward``, ``feature_maps``, ``classify`` and ``pooling``.
     """
 
-    pooled_layer: str = "layer4"  # the map ``_run`` returns (explainers' fast path)
+    pooled_layer: str = "layer4"  # the map ``_run`` returns (declared by ``pooling``)
 
     def _build_head(self, dim: int, config: Any, **neck: Any) -> list[LayerInfo]:
         """Make ``pool`` and ``head`` on ``dim`` channels; the layer rows they add."""
@@ -181,9 +184,9 @@ class PooledBNNeckModel(ReIDModel):
     def forward(self, images: Tensor) -> Tensor | TrainOutput:
         return self.head(self.pool(self._run(images, None)))
 
-    def pooled_head(self) -> tuple[str, Callable[[Tensor], Tensor]]:
-        """``(pooled_layer, head)``: the embedding is the BNNeck of GAP(that map)."""
-        return self.pooled_layer, self.head.embed
+    def pooling(self) -> Pooling:
+        """The embedding is the BNNeck of GAP(``pooled_layer``), optionally L2-normalised."""
+        return Pooling(self.pooled_layer, self.head.affine, normalize=self.head.normalize)
 
     def classify(self, embedding: Tensor) -> Tensor:
         """ID logits of eval embeddings (the ``IdentityLogit`` target)."""

@@ -104,6 +104,7 @@ class InterpreterConfig(ModelConfig):
     """
 
     num_classes: int = 751
+    ranking_metric: str = "euclidean"  # the distance it distils (AAM eq. 1)
     target: str | None = None
     target_spec: dict[str, Any] | None = None
     target_sha256: str | None = None

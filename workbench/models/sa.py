@@ -93,6 +93,7 @@ from workbench.models.base import (
     LayerInfo,
     ModelConfig,
     ModelConfigError,
+    Pooling,
     ReIDModel,
     TrainOutput,
     check_backbone_fields,
@@ -477,6 +478,16 @@ class SANet(ReIDModel):
         maps["global"] = self.pool(x)
         maps["embedding"] = self.head(maps["global"])
         return maps
+
+    def pooling(self) -> Pooling | None:
+        """layer4 → P stripes (adaptive average pooling) → each stripe L2-normalised.
+
+        None with an SA layer before the part pooling (``sa_stages`` with ``layer4``): its
+        weights rescale positions inside the pooling, which this declaration does not cover.
+        """
+        if self.sa4 is not None:
+            return None
+        return Pooling("layer4", None, parts=self.config.parts, normalize=True)
 
     # -- losses -----------------------------------------------------------------------------
     def extra_losses(self, output: TrainOutput, batch: Mapping[str, Any]) -> dict[str, Tensor]:
