@@ -92,3 +92,18 @@ def test_localisation_score_hand_worked() -> None:
     assert row["inside"] == pytest.approx(3 * 0.5 / 4)
     assert row["chance"] == pytest.approx(0.25)
     assert row["lift"] == pytest.approx(1.5) and bool(row["above_chance"])
+
+
+def test_localisation_score_counts_only_images_whose_region_is_present() -> None:
+    """An image without the region (no head pixels) has no "inside" share: it must not pull
+    the mean down to 0 or its zero area into the chance level."""
+    parts = torch.zeros(2, 4, 2, dtype=torch.long)
+    parts[0, 0, :] = 1  # image 0 has a head row; image 1 has none
+    aams = torch.ones(2, 1, 2, 1)
+    aams[:, 0, 0, 0] = 3.0  # both put 3 of 4 units of mass on the top cell
+    row = localisation_scores(aams, parts, ["hat"]).iloc[0]
+    assert row["images"] == 1
+    assert row["inside"] == pytest.approx(3 * 0.5 / 4)  # image 0 alone
+    assert row["chance"] == pytest.approx(0.25)
+    labelled = localisation_scores(aams, parts, ["hat"], labels={"hat": np.array([1, 1])})
+    assert labelled.iloc[0]["images_pos"] == 1

@@ -177,3 +177,27 @@ def test_broadcast_pairs_on_a_model_that_mixes_branches_equal_pairs_one_by_one()
         )
     with pytest.raises(ExplainError, match="computed without gradients from layer 'stem'"):
         explain_pair("gradcam", model, x[:1], x[1:], layer="stem")
+
+
+def test_row_aligned_queries_each_use_their_own_query(bot, images):
+    """B different queries against B gallery images: pair i equals pair i explained alone
+    (a closed form that used only the first query would fail), fast and slow paths alike."""
+    query, gallery = images[:2], images[2:4]
+    for fast in (True, False):
+        together = explain_pair("gradcam", bot, query, gallery, fast=fast)
+        for i in range(2):
+            alone = explain_pair("gradcam", bot, query[i : i + 1], gallery[i : i + 1], fast=fast)
+            torch.testing.assert_close(
+                together.query.maps[i], alone.query.maps[0], rtol=1e-4, atol=1e-6
+            )
+            torch.testing.assert_close(
+                together.gallery.maps[i], alone.gallery.maps[0], rtol=1e-4, atol=1e-6
+            )
+            torch.testing.assert_close(
+                together.distance[i], alone.distance[0], rtol=1e-4, atol=1e-6
+            )
+    with torch.no_grad():
+        maps = bot.feature_maps(torch.cat([query, gallery]))["layer4"]
+    q, g, d = pair_gradcam(pooled_head(bot)[1], maps[:2], maps[2:])
+    q1, _, _ = pair_gradcam(pooled_head(bot)[1], maps[1:2], maps[3:4])
+    torch.testing.assert_close(q[1], q1[0], rtol=1e-4, atol=1e-6)

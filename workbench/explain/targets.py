@@ -29,6 +29,7 @@ __all__ = [
     "GroupEmbedding",
     "IdentityLogit",
     "PairDistance",
+    "SimilarityMargin",
     "group_slices",
 ]
 
@@ -87,6 +88,45 @@ class EmbeddingSimilarity(_Target):
 
     def __repr__(self) -> str:
         return f"EmbeddingSimilarity({self.metric or 'ranking metric'})"
+
+
+@dataclass(repr=False)
+class SimilarityMargin(_Target):
+    """s(e, g₁) − s(e, g₂): by how much an image is closer to one reference than another.
+
+    "Why is g₁ ranked above g₂ for this query?" as one scalar: its gradient map shows what of
+    the query pulls it towards g₁ more than towards g₂ (``reference/pairs.md`` §2).
+
+    Args:
+        higher, lower: (D,) embeddings of g₁ and g₂.
+        metric: as :class:`EmbeddingSimilarity` (None: the model's ranking metric).
+    """
+
+    higher: Tensor
+    lower: Tensor
+    metric: str | None = None
+
+    def similarities(self, embedding: Tensor, model: nn.Module | None = None) -> Tensor:
+        """(B, 2): the similarity of each image to g₁ and to g₂."""
+        metric = self.metric or ("cosine" if model is None else ranking_metric(model))
+        return torch.stack(
+            [
+                pair_similarity(
+                    embedding,
+                    _reference(r, embedding, "SimilarityMargin").expand_as(embedding),
+                    metric,
+                )
+                for r in (self.higher, self.lower)
+            ],
+            dim=-1,
+        )
+
+    def __call__(self, embedding: Tensor, model: nn.Module | None = None) -> Tensor:
+        both = self.similarities(embedding, model)
+        return both[:, 0] - both[:, 1]
+
+    def __repr__(self) -> str:
+        return f"SimilarityMargin({self.metric or 'ranking metric'})"
 
 
 @dataclass(repr=False)
