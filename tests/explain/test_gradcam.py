@@ -198,6 +198,6 @@ def test_row_aligned_queries_each_use_their_own_query(bot, images):
             )
     with torch.no_grad():
         maps = bot.feature_maps(torch.cat([query, gallery]))["layer4"]
-    q, g, d = pair_gradcam(pooled_head(bot)[1], maps[:2], maps[2:])
+    q, _, _ = pair_gradcam(pooled_head(bot)[1], maps[:2], maps[2:])
     q1, _, _ = pair_gradcam(pooled_head(bot)[1], maps[1:2], maps[3:4])
     torch.testing.assert_close(q[1], q1[0], rtol=1e-4, atol=1e-6)
