@@ -114,6 +114,7 @@ def _evaluate_baseline(split, baseline: str, out: Path) -> dict:
     plot_ranklist(
         result.distmat, result.query, result.gallery, queries, topk=10, out=figure,
         title=f"{baseline}: query and top-10 gallery (green = same identity)",
+        metric=result.extra["metric"],
     )  # fmt: skip
     print(f"rank-list figure: {figure}")
     return {"metrics": result.summary(), "camera_gap": gap, "ranklist": str(figure)}

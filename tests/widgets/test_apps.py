@@ -69,7 +69,7 @@ def test_feature_extraction_progress_and_ranking(browser, split):
         assert browser.gallery_indices.tolist() == naive_topk(d.distmat, d.query, d.gallery, i, 5)
     # distances in the captions are the ranking's
     g0 = browser.gallery_indices[0]
-    assert f"d={d.distmat[browser.query_index, g0]:.3f}" in browser.tile_captions[0].value
+    assert f"1−cos {d.distmat[browser.query_index, g0]:.3f}" in browser.tile_captions[0].value
     q = torch.nn.functional.normalize(
         browser.model(ImageStore((128, 64)).tensor([d.query.path[0]])), dim=1
     )
@@ -100,11 +100,13 @@ def test_bad_input_is_a_message_not_an_exception(browser):
     assert "not a number" in browser.status.value and browser.query_index == before
     browser.pid.value = "99999"
     assert "no query of person 99999" in browser.status.value
-    png = browser.explainer.png
-    browser.explainer.layer.value = "global"  # a vector: Grad-CAM needs a map
-    assert "cannot use layer 'global'" in str(browser.explainer.error)
-    assert "cannot use layer" in browser.explainer.status.value
-    assert browser.explainer.png == png  # the last good explanation stays on screen
+    ex = browser.explainer
+    layers = [value for _label, value in ex.layer.options]
+    assert "global" not in layers and "(input pixels)" not in layers  # only what Grad-CAM uses
+    ex.method.value = "captum"  # an input-space method: the only layer is the pixels
+    assert [v for _l, v in ex.layer.options] == ["(input pixels)"]
+    assert ex.explanation.query.layer is None  # "(input pixels)" is not layer4 in disguise
+    ex.method.value = "gradcam"
     browser.explainer.controls.controls["fast"].value = False
     browser.explainer.layer.value = "layer3"
     assert browser.explainer.error is None
@@ -317,3 +319,122 @@ def test_the_browser_hands_the_splits_attributes_to_the_attribute_view(browser, 
     browser._attach_attributes(split)
     assert set(split.query.pid) <= set(bars.attributes.index)  # the test split's identities
     assert "backpack" in bars.attributes.columns
+
+
+def test_every_distance_on_screen_is_the_rankings(browser):
+    """The tile under each match and the pair panel show the same ranking distance, named, and
+    the explanation's own distance is that distance (cosine for BoT)."""
+    d = browser.data
+    assert d.metric == "cosine"
+    browser.index.value = 1
+    for rank in range(len(browser.gallery_indices)):
+        browser.open_pair(rank)
+        dist = d.distmat[browser.query_index, browser.gallery_indices[rank]]
+        shown = f"{dist:.3f}"
+        assert f"1−cos {shown}" in browser.tile_captions[rank].value
+        assert f"cosine distance 1 − cos = <b>{shown}</b>" in browser.explainer.title.value
+        exp = browser.explainer.explanation
+        assert exp.metric == "cosine"
+        assert float(exp.distance[0]) == pytest.approx(float(dist), abs=1e-4)
+
+
+def test_the_pair_panel_follows_the_query_and_the_fields_stay_in_sync(browser):
+    d = browser.data
+    browser.index.value = 0
+    browser.open_pair(2)
+    browser.index.value = 3  # another query: the panel re-targets to rank 3 of the new list
+    ex = browser.explainer
+    assert ex.query.path == d.query.path[3]
+    assert ex.gallery.path == d.gallery.path[browser.gallery_indices[2]]
+    assert browser.pid.value == str(d.query.pid[3])
+    pid = int(d.query.pid[5])
+    browser.pid.value = str(pid)
+    assert (
+        d.query.pid[browser.query_index] == pid
+        and ex.query.path == d.query.path[browser.query_index]
+    )
+    assert browser.index.value == browser.query_index
+    browser.worst.value = 0
+    assert browser.query_index == d.worst_first[0]
+    assert browser.index.value == browser.query_index
+    assert browser.pid.value == str(d.query.pid[browser.query_index])
+    assert ex.query.path == d.query.path[browser.query_index]
+
+
+def test_clicking_a_point_shows_where_it_matches(browser):
+    from workbench.explain.decomposition import decompose_pair
+
+    ex = browser.explainer
+    browser.open_pair(0)
+    png = ex.png
+    ex.click_point("query", 0.1, 0.5)  # the head
+    head = ex.correspondence.copy()
+    assert ex.png != png and "correspondence of the query point" in ex.title.value
+    ex.click_point("query", 0.9, 0.5)  # the feet: another row of D
+    assert not np.allclose(head, ex.correspondence)
+    store = ImageStore((128, 64))
+    batch = store.tensor([ex.query.path, ex.gallery.path])
+    dec = decompose_pair(browser.model, batch[:1], batch[1:])
+    np.testing.assert_allclose(ex.correspondence, dec.correspondence([(0.9, 0.5)])[0, 0], atol=1e-6)
+    # a click on the composite image: tile 2 is the gallery image
+    h, w = 128 * ex.display_scale, 64 * ex.display_scale
+    ex._image_clicked({"relativeX": 2 * (w + 6) + w * 0.25, "relativeY": h * 0.5})
+    assert ex.point == ("gallery", 0.5, 0.25)
+    np.testing.assert_allclose(
+        ex.correspondence, dec.correspondence([(0.5, 0.25)], side="gallery")[0, 0], atol=1e-6
+    )
+    ex.matches.value = True
+    assert ex.matches_image.layout.display is None and len(ex.matches_image.value) > 0
+    ex.matches.value = False
+    ex.click_point(None)
+    assert ex.point is None and ex.correspondence is None
+
+
+def test_why_is_a_wrong_match_above_the_true_one(browser):
+    d = browser.data
+    for i in range(len(d.query)):
+        browser.index.value = i
+        if browser.first_true is not None and 0 < browser.first_true < len(browser.gallery_indices):
+            break
+    else:
+        pytest.skip("no query with a wrong match above its first true match")
+    first = browser.first_true
+    shown = [
+        b.layout.display != "none" for b in browser.why_buttons[: len(browser.gallery_indices)]
+    ]
+    assert shown == [r < first for r in range(len(browser.gallery_indices))]
+    browser.why_buttons[0].click()
+    result = browser.explainer.contrast
+    assert result.exact
+    wrong = browser.gallery_indices[0]
+    right = browser.data.topk(i, first + 1)[first]
+    assert browser.explainer.gallery.path == d.gallery.path[wrong]
+    assert browser.explainer.lower.path == d.gallery.path[right]
+    assert float(result.query_map.sum()) == pytest.approx(float(result.margin), abs=1e-5)
+    # the margin of similarities is the difference of the ranking's distances
+    margin = d.distmat[i, right] - d.distmat[i, wrong]
+    assert float(result.margin) == pytest.approx(float(margin), abs=1e-4)
+    assert "margin" in browser.explainer.title.value
+    with pytest.raises(ValueError, match="not a wrong match"):
+        browser.open_contrast.__wrapped__(browser, first)
+
+
+def test_list_heat_maps_follow_the_method_parameters(browser):
+    browser.index.value = 0
+    browser.explainer.method.value = "daaf_partial"
+    browser.heat.value = True
+    six = browser.list_maps[0].copy()
+    browser.explainer.controls.controls["groups"].value = 2  # a parameter, not the method
+    assert not np.allclose(six, browser.list_maps[0])
+    direct = explain_pair(
+        "daaf_partial",
+        browser.model,
+        ImageStore((128, 64)).tensor([browser.data.query.path[0]]),
+        ImageStore((128, 64)).tensor(
+            [browser.data.gallery.path[j] for j in browser.gallery_indices]
+        ),
+        groups=2,
+    )
+    np.testing.assert_allclose(
+        browser.list_maps[0], direct.query.maps[:, 0].numpy(), rtol=1e-4, atol=1e-6
+    )

@@ -142,3 +142,12 @@ METRIC_LABELS = {
     "cosine": "cosine distance 1 − cos",
     "euclidean": "Euclidean distance ‖e_q − e_g‖₂",
 }
+METRIC_SHORT = {"cosine": "1−cos", "euclidean": "‖Δe‖"}
+
+
+def distance_label(metric: str, short: bool = False) -> str:
+    """The on-screen name of ``metric``'s distance (re-ranked metrics keep their prefix)."""
+    base = metric.removeprefix("re-ranked ")
+    table = METRIC_SHORT if short else METRIC_LABELS
+    label = table.get(base, base)
+    return f"re-ranked {label}" if metric.startswith("re-ranked ") else label

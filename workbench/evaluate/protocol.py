@@ -6,7 +6,7 @@ the workbench prints is computed the same way.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -69,32 +69,104 @@ def evaluate_model(
     height: int,
     width: int,
     device: str | torch.device = "auto",
-    metric: str = "cosine",
+    metric: str | None = None,
     flip: bool = False,
     rerank: bool = False,
     batch_size: int = 128,
     workers: int = 2,
-    progress: bool = True,
+    progress: bool | Callable[[int, int], None] = True,
+    keep_layer: str | None = None,
+    keep_bytes: int = 256 << 20,
 ) -> RankingResult:
-    """Market-1501 protocol on ``split.query`` × ``split.gallery``.
+    """Market-1501 protocol on ``split.query`` × ``split.gallery``: **the** ranking of a model.
 
-    Distances are cosine on the eval-mode embedding by default (BoT: L2-normalised post-BNNeck
-    feature, which ranks identically to squared Euclidean on normalised features).
-    With ``rerank`` the k-reciprocal distance (k1=20, k2=6, λ=0.3) replaces it.
+    Evaluation, the apps, the figures and ``workbench explain`` all rank through this function,
+    so every distance the workbench shows is the one that ranked the pair.
+
+    Args:
+        metric: the distance; default the model's ``ranking_metric`` (cosine for BoT-family
+            models — BoT with ``TEST.FEAT_NORM``, FastReID, IANet rank so —, Euclidean for the
+            AAM interpreter).
+        rerank: the k-reciprocal distance (k1=20, k2=6, λ=0.3) replaces it.
+        progress: a tqdm bar (True), none (False), or ``callback(done, total)`` called after
+            every batch of the query and gallery passes together (the apps' progress bar).
+        keep_layer: a ``layer_info`` name whose maps are kept from the same forward passes, in
+            fp16 on the CPU, when all of them fit in ``keep_bytes``: ``result.extra["maps"]``
+            is then ``(query_maps, gallery_maps)`` and ``extra["maps_layer"]`` the layer (rank
+            lists explain from them without the network, :func:`~workbench.explain.ranklist.
+            explain_ranklist`).
     """
-    from workbench.evaluate.distance import compute_distance
+    from workbench.evaluate.distance import compute_distance, ranking_metric
     from workbench.evaluate.features import extract_features
 
-    model.eval()
-    feats = {}
-    for part in ("query", "gallery"):
-        loader = make_loader(getattr(split, part), height, width, batch_size, workers)
-        feats[part] = extract_features(model, loader, device=device, flip=flip, progress=progress)
+    metric = metric or ranking_metric(model)
+    loaders = {p: make_loader(getattr(split, p), height, width, batch_size, workers) for p in PARTS}
+    if callable(progress):
+        total = sum(len(v) for v in loaders.values())
+        offset = {"query": 0, "gallery": len(loaders["query"])}
+        loaders = {
+            p: _Progress(loader, lambda i, o=offset[p]: progress(o + i, total))
+            for p, loader in loaders.items()
+        }
+    keep = (
+        keep_layer is not None
+        and _maps_bytes(model, keep_layer, (height, width), split) <= keep_bytes
+    )
+    feats, kept = {}, {}
+    for part, loader in loaders.items():
+        store: list[torch.Tensor] = []
+        handle = None
+        if keep:
+            from workbench.models.base import get_layer
+
+            handle = get_layer(model, keep_layer).register_forward_hook(
+                lambda _m, _i, out, store=store: store.append(out.to("cpu", torch.float16))
+            )
+        try:
+            feats[part] = extract_features(
+                model, loader, device=device, flip=flip, progress=progress is True
+            )
+        finally:
+            if handle is not None:
+                handle.remove()
+        kept[part] = torch.cat(store) if store else None
     qf, gf = feats["query"].feats, feats["gallery"].feats
     distmat = compute_distance(qf, gf, metric=metric).cpu().numpy()
-    extra = {"rerank": False, "metric": metric, "qf": qf, "gf": gf}
+    extra: dict[str, Any] = {"rerank": False, "metric": metric, "qf": qf, "gf": gf}
+    if keep and not flip:  # flipped features are averages: no single map explains them
+        extra["maps"], extra["maps_layer"] = (kept["query"], kept["gallery"]), keep_layer
     result = _rank(distmat, split.query, split.gallery, extra)
     return rerank_result(result) if rerank else result
+
+
+PARTS = ("query", "gallery")
+
+
+class _Progress:
+    """A sized loader that calls ``update(done)`` after every batch."""
+
+    def __init__(self, loader: Any, update: Callable[[int], None]) -> None:
+        self.loader, self.update = loader, update
+
+    def __len__(self) -> int:
+        return len(self.loader)
+
+    def __iter__(self) -> Any:
+        self.update(0)
+        for i, batch in enumerate(self.loader, 1):
+            yield batch
+            self.update(i)
+
+
+def _maps_bytes(model: nn.Module, layer: str, size: tuple[int, int], split: Split) -> int:
+    """fp16 bytes of ``layer``'s maps for every query and gallery image of ``split``."""
+    from workbench.models.base import get_layer_info
+
+    row = get_layer_info(model, layer)
+    if row.reduction is None:
+        return 1 << 62  # a vector: nothing to keep for maps
+    h, w = -(-size[0] // row.reduction), -(-size[1] // row.reduction)
+    return 2 * row.channels * h * w * (len(split.query) + len(split.gallery))
 
 
 def rerank_result(

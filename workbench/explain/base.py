@@ -31,7 +31,7 @@ from torch import Tensor, nn
 
 from workbench.evaluate.distance import pair_similarity as _similarity
 from workbench.evaluate.distance import ranking_metric, similarity_to_distance
-from workbench.models.base import LayerInfo, Pooling, ReIDModel, get_layer, get_layer_info
+from workbench.models.base import LayerInfo, Pooling, get_layer, get_layer_info, pooling_of
 
 __all__ = [
     "ExplainError",
@@ -216,7 +216,7 @@ def pair_similarity(
 
 def _pooling(model: nn.Module) -> Pooling | None:
     """The model's declared :class:`~workbench.models.base.Pooling` (None outside the contract)."""
-    return model.pooling() if isinstance(model, ReIDModel) else None
+    return pooling_of(model)
 
 
 #: what a pair explanation explains, per ranking metric (the ``target`` of its Explanations)

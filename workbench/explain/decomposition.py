@@ -220,6 +220,19 @@ def decompose_maps(
             f"query maps {tuple(query_maps.shape)} do not pair with gallery maps "
             f"{tuple(gallery_maps.shape)}: give one query or one per gallery image, same C"
         )
+    with torch.no_grad():  # arithmetic on maps: no graph through the head's parameters
+        return _decompose(pooling, query_maps, gallery_maps, metric, layer, input_size)
+
+
+def _decompose(
+    pooling: Pooling,
+    query_maps: Tensor,
+    gallery_maps: Tensor,
+    metric: str,
+    layer: str | None,
+    input_size: tuple[int, int] | None,
+) -> PairDecomposition:
+    n = gallery_maps.shape[0]
     q, g = _side(pooling, query_maps), _side(pooling, gallery_maps)
     gram = torch.einsum("bid,bjd->bij", q.phi.expand(n, -1, -1), g.phi)  # (B, n_q, n_g)
     q_parts, q_scale = q.parts.expand(n, -1, -1), q.scale.expand(n, -1)
@@ -445,9 +458,10 @@ class Decomposition(Explainer):
         pooling = require_pooling(self.model)
         metric = target.metric or ranking_metric(self.model)
         maps = _pooled_maps(self.model, pooling.layer, images)
-        ref = target.reference.reshape(-1, target.reference.shape[-1]).to(maps.device)
-        side = _side(pooling, maps)
-        one = _reference_map(pooling, side, ref.expand(images.shape[0], -1), metric)
+        ref = target.reference.detach().reshape(-1, target.reference.shape[-1]).to(maps.device)
+        with torch.no_grad():
+            side = _side(pooling, maps)
+            one = _reference_map(pooling, side, ref.expand(images.shape[0], -1), metric)
         return one.reshape(images.shape[0], *side.grid), one.sum(1)
 
     def explain_pair(self, query: Tensor, gallery: Tensor) -> PairExplanation:

@@ -104,18 +104,11 @@ def split_distances(
     device: str | torch.device = "auto",
     progress: bool = False,
 ) -> np.ndarray:
-    """(query × gallery) Euclidean distances of the model's embeddings of a split."""
-    from workbench.evaluate.distance import compute_distance
-    from workbench.evaluate.features import extract_features
-    from workbench.evaluate.protocol import make_loader
+    """(query × gallery) ranking distances of a split: the model's ``ranking_metric``, from
+    :func:`~workbench.evaluate.protocol.evaluate_model` (the one ranking path)."""
+    from workbench.evaluate.protocol import evaluate_model
 
-    q, g = (
-        extract_features(
-            model, make_loader(getattr(split, p), *input_size), device, progress=progress
-        )
-        for p in ("query", "gallery")
-    )
-    return compute_distance(q.feats, g.feats, as_numpy=True)
+    return evaluate_model(model, split, *input_size, device=device, progress=progress).distmat
 
 
 def _batches(dataset: Any, indices: np.ndarray, size: int) -> Iterator[dict[str, torch.Tensor]]:

@@ -49,6 +49,7 @@ __all__ = [
     "format_key_lists",
     "get_layer",
     "get_layer_info",
+    "pooling_of",
 ]
 
 
@@ -311,6 +312,11 @@ class ReIDModel(nn.Module):
 
     def extra_repr(self) -> str:
         return f"model_name={self.model_name!r}"
+
+
+def pooling_of(model: nn.Module) -> Pooling | None:
+    """A model's declared :class:`Pooling` (None for modules outside the contract)."""
+    return model.pooling() if isinstance(model, ReIDModel) else None
 
 
 def get_layer_info(model: nn.Module, name: str) -> LayerInfo:

@@ -58,12 +58,17 @@ def plot_ranklist(
     topk: int = 10,
     out: str | Path | None = None,
     title: str | None = None,
+    metric: str = "cosine",
 ):
     """Draw ``queries`` (row indices into ``query``) each with its top-``topk`` gallery images.
 
-    ``query`` / ``gallery`` are split tables (``path, pid, camid``). Returns the matplotlib Figure
-    and saves it when ``out`` is given.
+    ``query`` / ``gallery`` are split tables (``path, pid, camid``); ``metric`` names the
+    distance of ``distmat`` on every tile. Returns the matplotlib Figure and saves it when
+    ``out`` is given.
     """
+    from workbench.evaluate.distance import distance_label
+
+    short = distance_label(metric, short=True)
     import matplotlib.pyplot as plt
 
     q_pids, g_pids = query.pid.to_numpy(), gallery.pid.to_numpy()
@@ -85,7 +90,7 @@ def plot_ranklist(
                 g = gallery.iloc[gi]
                 match = g.pid == q.pid
                 ax.imshow(add_border(read_rgb(g.path), GREEN if match else RED, width=5))
-                ax.set_title(f"#{col + 1}  d={distmat[qi, gi]:.3f}", fontsize=7)
+                ax.set_title(f"#{col + 1}  {short} {distmat[qi, gi]:.3f}", fontsize=7)
                 ax.set_xlabel(f"{Path(g.path).name}\nid {g.pid} cam {g.camid + 1}", fontsize=5.5)
         for ax in axes[row]:
             ax.set_xticks([])

@@ -20,7 +20,6 @@ import torch
 from torch import Tensor, nn
 
 from workbench.data.transforms import IMAGENET_MEAN, IMAGENET_STD
-from workbench.models.base import get_layer, get_layer_info
 from workbench.viz.images import read_rgb
 from workbench.viz.ranklist import ranked_gallery
 from workbench.widgets._cache import LRUCache
@@ -54,7 +53,11 @@ class ProgressLoader:
 
 @dataclass
 class RankingData:
-    """A query × gallery ranking and the tables it ranks (``path, pid, camid`` rows)."""
+    """A query × gallery ranking and the tables it ranks (``path, pid, camid`` rows).
+
+    Made by :func:`~workbench.evaluate.protocol.evaluate_model`, the one ranking path: its
+    ``distmat`` holds the model's ranking distance (``metric``), which every tile shows.
+    """
 
     query: pd.DataFrame
     gallery: pd.DataFrame
@@ -64,17 +67,26 @@ class RankingData:
     query_maps: Tensor | None = None  # (num_query, C, h, w)
     gallery_maps: Tensor | None = None  # (num_gallery, C, h, w)
     maps_layer: str | None = None
+    metric: str = "cosine"
 
     @classmethod
     def from_result(cls, result: Any) -> RankingData:
         """From a :class:`~workbench.evaluate.protocol.RankingResult`."""
         ap = result.metrics.get("ap")
         ap = np.full(len(result.query), np.nan) if ap is None else np.asarray(ap, float)
+        maps = result.extra.get("maps") or (None, None)
+        metric = result.extra.get("metric", "cosine")
+        if result.extra.get("rerank"):
+            metric = f"re-ranked {metric}"
         return cls(
             result.query.reset_index(drop=True),
             result.gallery.reset_index(drop=True),
             np.asarray(result.distmat),
             ap,
+            maps[0],
+            maps[1],
+            result.extra.get("maps_layer"),
+            metric,
         )
 
     @classmethod
@@ -89,52 +101,21 @@ class RankingData:
         keep_layer: str | None = None,
         keep_bytes: int = 256 << 20,
     ) -> RankingData:
-        """Embed the split's query and gallery (one progress bar over both), rank, score.
+        """Rank the split with :func:`~workbench.evaluate.protocol.evaluate_model` (one progress
+        callback over query and gallery), keeping ``keep_layer``'s maps when they fit."""
+        from workbench.evaluate.protocol import evaluate_model
 
-        With ``keep_layer`` (a ``layer_info`` name) that layer's maps are kept from the same
-        forward passes, in fp16, when all of them fit in ``keep_bytes``; the rank-list heat maps
-        then need no network at all (:func:`~workbench.explain.gradcam.pair_gradcam`).
-        """
-        from workbench.evaluate.distance import compute_distance
-        from workbench.evaluate.features import extract_features
-        from workbench.evaluate.protocol import make_loader
-        from workbench.evaluate.ranking import evaluate_ranking
-
-        loaders = {
-            p: make_loader(getattr(split, p), *size, batch_size) for p in ("query", "gallery")
-        }
-        total = sum(len(v) for v in loaders.values())
-        offset = {"query": 0, "gallery": len(loaders["query"])}
-        keep = keep_layer is not None and _maps_bytes(model, keep_layer, size, split) <= keep_bytes
-        feats, kept = {}, {}
-        for part, loader in loaders.items():
-            if progress is not None:
-                loader = ProgressLoader(
-                    loader, lambda i, _n, o=offset[part]: progress(o + i, total)
-                )
-            store: list[Tensor] = []
-            handle = (
-                get_layer(model, keep_layer).register_forward_hook(
-                    lambda _m, _i, out, store=store: store.append(out.to("cpu", torch.float16))
-                )
-                if keep
-                else None
-            )
-            try:
-                feats[part] = extract_features(model, loader, device=device, progress=False)
-            finally:
-                if handle is not None:
-                    handle.remove()
-            kept[part] = torch.cat(store) if store else None
-        distmat = compute_distance(feats["query"].feats, feats["gallery"].feats, metric="cosine")
-        distmat = distmat.cpu().numpy()
-        q, g = split.query.reset_index(drop=True), split.gallery.reset_index(drop=True)
-        metrics = evaluate_ranking(
-            distmat, q.pid.to_numpy(), g.pid.to_numpy(), q.camid.to_numpy(), g.camid.to_numpy()
+        result = evaluate_model(
+            model,
+            split,
+            *size,
+            device=device,
+            batch_size=batch_size,
+            progress=progress if progress is not None else False,
+            keep_layer=keep_layer,
+            keep_bytes=keep_bytes,
         )
-        ap = np.asarray(metrics["ap"], float)
-        layer = keep_layer if keep else None
-        return cls(q, g, distmat, ap, kept.get("query"), kept.get("gallery"), layer)
+        return cls.from_result(result)
 
     def __post_init__(self) -> None:
         nq, ng = len(self.query), len(self.gallery)
@@ -159,15 +140,6 @@ class RankingData:
     def queries_of(self, pid: int) -> np.ndarray:
         """Query indices of identity ``pid`` (empty when the split has none)."""
         return np.flatnonzero(self._q[0] == int(pid))
-
-
-def _maps_bytes(model: nn.Module, layer: str, size: tuple[int, int], split: Any) -> int:
-    """fp16 bytes of ``layer``'s maps for every query and gallery image of ``split``."""
-    row = get_layer_info(model, layer)
-    if row.reduction is None:
-        return 1 << 62  # a vector: nothing to keep for maps
-    h, w = -(-size[0] // row.reduction), -(-size[1] // row.reduction)
-    return 2 * row.channels * h * w * (len(split.query) + len(split.gallery))
 
 
 class ImageStore:

@@ -7,10 +7,17 @@ metrics. The heat-map toggle draws the chosen method's map on every image of the
 colour scale (one colour bar for the list). Clicking a gallery image (its button, or the image
 itself where ``ipyevents`` is installed) opens the pair in the :class:`PairExplainer` below.
 
-The heat maps of a list come from one computation: for Grad-CAM on the pooled layer, the exact
-closed form :func:`~workbench.explain.gradcam.pair_gradcam` on cached feature maps (one matrix
-product for the query against its whole top-k); for any other method or layer,
-``explain_pair`` with the query broadcast against the k gallery images.
+The ranking is :func:`~workbench.evaluate.protocol.evaluate_model`'s, with the model's ranking
+metric, and every distance on screen is that distance, named (``1−cos 0.477``); the pair panel
+shows the same number. Changing the query re-targets the pair panel to the same rank of the new
+list, and the query #, person id and worst-AP # fields follow each other. A wrong match ranked
+above the first right one has a **why above ✓?** button: the pair panel then shows the contrast
+of the two (:meth:`PairExplainer.set_contrast`).
+
+The heat maps of a list come from one call, :func:`~workbench.explain.ranklist.explain_ranklist`:
+on the pooled layer (Grad-CAM's closed form, the decomposition) from feature maps kept from the
+ranking's own extraction pass, with no network; for any other method or layer, the query
+broadcast against the k gallery images. The app only caches and draws.
 """
 
 from __future__ import annotations
@@ -22,8 +29,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from workbench.explain import explain_pair, get_explainer
-from workbench.explain.gradcam import pair_gradcam
+from workbench.evaluate.distance import distance_label
+from workbench.explain import get_explainer
+from workbench.explain.ranklist import closed_form_layer, explain_ranklist
+from workbench.models.base import pooling_of
 from workbench.viz.heatmap import colour_bar, encode, overlay, shared_scale
 from workbench.viz.images import add_border
 from workbench.viz.ranklist import GREEN, GREY, RED
@@ -129,6 +138,8 @@ class RankingBrowser:
         self.query_caption = W.HTML()
         self.colour_bar = W.Image(format="png", layout=W.Layout(display="none"))
         self.tiles, self.tile_images, self.tile_captions, self.tile_buttons = [], [], [], []
+        self.why_buttons: list[Any] = []
+        self._syncing = False
         self._events = []
         for rank in range(topk):
             image = W.Image(format="jpeg", layout=W.Layout(width=self._tile_width))
@@ -137,12 +148,20 @@ class RankingBrowser:
             button = W.Button(description=f"explain #{rank + 1}", layout=W.Layout(width="auto"))
             button.add_class("wb-open-pair")
             button.on_click(lambda _b, r=rank: self.open_pair(r))
+            why = W.Button(
+                description="why above ✓?",
+                layout=W.Layout(width="auto", display="none"),
+                tooltip="why is this wrong match ranked above the first right one?",
+            )
+            why.add_class("wb-why-above")
+            why.on_click(lambda _b, r=rank: self.open_contrast(r))
+            self.why_buttons.append(why)
             if _Event is not None:
                 event = _Event(source=image, watched_events=["click"])
                 event.on_dom_event(lambda _e, r=rank: self.open_pair(r))
                 self._events.append(event)
             tile = W.VBox(
-                [image, caption, button],
+                [image, caption, button, why],
                 layout=W.Layout(align_items="center", width=self._card_width, margin="0 2px"),
             )
             tile.add_class("wb-gallery-tile")
@@ -158,8 +177,7 @@ class RankingBrowser:
         self.next.on_click(lambda _b: self._step(+1))
         self.heat.observe(lambda _c: self.show_query(self.query_index), names="value")
         self.device_control.on_change(lambda _d: self.show_query(self.query_index))
-        for w in (self.explainer.method, self.explainer.layer, self.explainer.scale_mode):
-            w.observe(self._method_changed, names="value")
+        self.explainer.on_change(lambda: self._method_changed({}))  # method, layer, parameters
 
         query_tile = W.VBox(
             [self.query_image, self.query_caption],
@@ -209,14 +227,14 @@ class RankingBrowser:
             self.progress.value = done
             self.progress.description = f"features {done}/{total}"
 
-        pooled = getattr(self.model, "pooled_head", lambda: None)()
+        pooling = pooling_of(self.model)
         data = RankingData.compute(
             self.model,
             split,
             self.size,
             self.device_control.device,
             progress=update,
-            keep_layer=pooled[0] if pooled is not None else None,
+            keep_layer=pooling.layer if pooling is not None else None,
             keep_bytes=self.map_bytes,
         )
         self.progress.layout.display = "none"
@@ -239,12 +257,25 @@ class RankingBrowser:
     # -- choosing a query ---------------------------------------------------------------------
     @guarded
     def _index_changed(self, change: dict) -> None:
-        self.show_query(int(change["new"]))
+        if not self._syncing:
+            self.show_query(int(change["new"]))
+
+    def _sync_fields(self) -> None:
+        """The person id and worst-AP # fields follow the shown query (no callbacks fire)."""
+        self._syncing = True
+        try:
+            self.index.value = self.query_index
+            self.pid.value = str(int(self.data.query.pid[self.query_index]))
+            where = np.flatnonzero(self.data.worst_first == self.query_index)
+            if len(where):
+                self.worst.value = int(where[0])
+        finally:
+            self._syncing = False
 
     @guarded
     def _pid_changed(self, change: dict) -> None:
         text = str(change["new"]).strip()
-        if not text:
+        if self._syncing or not text:
             return
         try:
             pid = int(text)
@@ -264,6 +295,8 @@ class RankingBrowser:
 
     @guarded
     def _worst_changed(self, change: dict) -> None:
+        if self._syncing:
+            return
         if not len(self.data.worst_first):
             raise ValueError("no query has a true match in the gallery: AP is undefined")
         self.index.value = int(self.data.worst_first[int(change["new"])])
@@ -291,6 +324,7 @@ class RankingBrowser:
         q = self._row(self.data.query, index)
         ranked = self.data.topk(index, self.topk)
         self.gallery_indices = ranked
+        self.first_true = self._first_true(index)
         gallery = [self._row(self.data.gallery, g) for g in ranked]
         self.list_maps = self._list_heat(q, gallery) if self.heat.value and gallery else None
         scale = None
@@ -301,6 +335,7 @@ class RankingBrowser:
             self.colour_bar.layout.display = None
         else:
             self.colour_bar.layout.display = "none"
+        self._sync_fields()
         tiles = [self._tile(q, GREY, None if scale is None else (self.list_maps[0][0], scale))]
         ap = self.data.ap[index]
         ap_text = "no true match" if np.isnan(ap) else f"AP {100 * ap:.1f}%"
@@ -320,11 +355,16 @@ class RankingBrowser:
             self.tile_images[rank].value = png
             d = self.data.distmat[index, ranked[rank]]
             self.tile_captions[rank].value = _caption(
-                f"<b>#{rank + 1}</b> d={d:.3f}",
+                f"<b>#{rank + 1}</b> {self.distance_short} {d:.3f}",
                 f"id {g.pid} · cam {g.camid + 1}",
                 Path(g.path).name,
             )
+            above = self.first_true is None or rank < self.first_true
+            wrong_above = g.pid != q.pid and above and self.first_true is not None
+            self.why_buttons[rank].layout.display = None if wrong_above else "none"
         self.tile_png = tiles
+        if self.selected_rank is not None and len(gallery):  # the pair follows the query
+            self.open_pair(min(self.selected_rank, len(gallery) - 1))
         what = f" · heat maps: {self.explainer.method.value}" if self.list_maps is not None else ""
         self.status.value = message_html(
             f"query {index}: {len(gallery)} gallery images shown{what}", "info"
@@ -352,27 +392,24 @@ class RankingBrowser:
         hit = self.list_cache.get(key)
         if hit is not None:
             return hit
-        pooled = getattr(self.model, "pooled_head", lambda: None)()
-        if (
-            method == "gradcam"
-            and pooled is not None
-            and layer == pooled[0]
-            and params.get("fast", True)
-        ):
-            with interactive(device):  # small tensors: threads only add waiting (few_threads)
-                maps = self._kept_maps(layer, device)
+        closed = closed_form_layer(method, self.model, layer, **params)
+        with interactive(device):  # small tensors: threads only add waiting (few_threads)
+            if closed is not None:  # no network: maps kept from the ranking, or cached here
+                maps = self._kept_maps(closed, device)
                 if maps is None:  # not kept (a given result, or too large): per list, cached
-                    maps = self._feature_maps([q.path] + [g.path for g in gallery], layer, device)
-            with torch.no_grad(), interactive(device):
-                q_maps, g_maps, _ = pair_gradcam(pooled[1], maps[:1], maps[1:])
-        else:
-            batch = self.images.tensor([q.path] + [g.path for g in gallery]).to(device)
-            with interactive(device):
-                pair = explain_pair(method, self.model, batch[:1], batch[1:], layer=layer, **params)
-            q_maps, g_maps = pair.query.maps, pair.gallery.maps
-            if q_maps.dim() == 4:  # k maps per image: the one the explainer shows
-                i = min(int(ex.map_index.value or 0), q_maps.shape[1] - 1)
-                q_maps, g_maps = q_maps[:, i], g_maps[:, i]
+                    maps = self._feature_maps([q.path] + [g.path for g in gallery], closed, device)
+                pair = explain_ranklist(
+                    method, self.model, None, None, layer=layer, maps=(maps[:1], maps[1:]), **params
+                )
+            else:
+                batch = self.images.tensor([q.path] + [g.path for g in gallery]).to(device)
+                pair = explain_ranklist(
+                    method, self.model, batch[:1], batch[1:], layer=layer, **params
+                )
+        q_maps, g_maps = pair.query.maps, pair.gallery.maps
+        if q_maps.dim() == 4:  # k maps per image: the one the explainer shows
+            i = min(int(ex.map_index.value or 0), q_maps.shape[1] - 1)
+            q_maps, g_maps = q_maps[:, i], g_maps[:, i]
         out = (q_maps.float().cpu().numpy(), g_maps.float().cpu().numpy())
         self.list_cache.put(key, out)
         return out
@@ -414,8 +451,39 @@ class RankingBrowser:
         for i, b in enumerate(self.tile_buttons):
             b.button_style = "info" if i == rank else ""
         q = self._row(self.data.query, self.query_index)
-        g = self._row(self.data.gallery, self.gallery_indices[rank])
-        self.explainer.set_pair(q, g)
+        gi = self.gallery_indices[rank]
+        g = self._row(self.data.gallery, gi)
+        self.explainer.set_pair(q, g, ranked_distance=self.data.distmat[self.query_index, gi])
+
+    @property
+    def distance_short(self) -> str:
+        """The ranking distance's short name on the tiles (``1−cos``)."""
+        return distance_label(self.data.metric, short=True)
+
+    def _first_true(self, index: int) -> int | None:
+        """Rank (0-based) of the first true match of query ``index`` in the ranking, if any."""
+        ranked = self.data.topk(index, len(self.data.gallery))
+        hits = np.flatnonzero(
+            self.data.gallery.pid.to_numpy()[ranked] == self.data.query.pid[index]
+        )
+        return int(hits[0]) if len(hits) else None
+
+    @guarded
+    def open_contrast(self, rank: int) -> None:
+        """Why is the wrong match at ``rank`` above the query's first true match?"""
+        if self.first_true is None or rank >= self.first_true:
+            raise ValueError(f"#{rank + 1} is not a wrong match above the first true match")
+        ranked = self.data.topk(self.query_index, self.first_true + 1)
+        wrong, right = self.gallery_indices[rank], ranked[self.first_true]
+        self.selected_rank = int(rank)
+        q = self._row(self.data.query, self.query_index)
+        d = self.data.distmat[self.query_index]
+        self.explainer.set_contrast(
+            q,
+            self._row(self.data.gallery, wrong),
+            self._row(self.data.gallery, right),
+            distances=(float(d[wrong]), float(d[right])),
+        )
 
 
 def _caption(first: str, second: str, name: str) -> str:

@@ -28,6 +28,7 @@ __all__ = ["faithfulness_panel", "ranklist_heatmaps"]
     what="queries and their top-8 with Grad-CAM of each pair's similarity, one colour scale",
 )
 def ranklist_heatmaps(models, split, *, seed=0, queries=3, topk=8):
+    from workbench.evaluate.distance import distance_label, ranking_metric
     from workbench.explain import explain_pair
     from workbench.explain.report import split_distances
     from workbench.viz.ranklist import ranked_gallery
@@ -35,6 +36,7 @@ def ranklist_heatmaps(models, split, *, seed=0, queries=3, topk=8):
     model = models["bot"]
     size = input_size(model)
     distmat = split_distances(model, split, size, device_of(model))
+    short = distance_label(ranking_metric(model), short=True)
     q, g = split.query, split.gallery
     rows = pick_rows(q, queries, seed)
     fig, axes = grid(
@@ -63,7 +65,8 @@ def ranklist_heatmaps(models, split, *, seed=0, queries=3, topk=8):
         for j, s in enumerate(gallery):
             colour = GREEN if s.pid == query.pid else RED
             d = float(ranked[j])  # the ranking's distance (the maps explain the same pair)
-            image_tile(axes[2 * k][j + 1], s.rgb, f"{j + 1}: d={d:.2f}\ncam {s.camid + 1}", colour)
+            label = f"{j + 1}: {short} {d:.2f}\ncam {s.camid + 1}"
+            image_tile(axes[2 * k][j + 1], s.rgb, label, colour)
             heat_tile(axes[2 * k + 1][j + 1], s.rgb, pair.gallery.maps[j], scale, colour=colour)
     colour_bar(fig, axes, scale, "Grad-CAM (ReLU)")
     return fig
