@@ -438,3 +438,13 @@ def test_list_heat_maps_follow_the_method_parameters(browser):
     np.testing.assert_allclose(
         browser.list_maps[0], direct.query.maps[:, 0].numpy(), rtol=1e-4, atol=1e-6
     )
+
+
+def test_image_store_gives_the_pixels_the_ranking_saw(split):
+    """The apps explain exactly the pixels the ranking embedded: the loader's reduced JPEG
+    decoding (128×64 files at 64×32: factor 2), not a full decode and a resize."""
+    from workbench.evaluate.protocol import make_loader
+
+    first = next(iter(make_loader(split.query, 64, 32, batch_size=4)))
+    store = ImageStore((64, 32))
+    assert torch.equal(store.tensor(list(first["path"])), first["image"])

@@ -45,6 +45,25 @@ def reduce_factor(stored: tuple[int, int], target: tuple[int, int]) -> int:
     return factor
 
 
+def decode_flag(path: str, size: tuple[int, int], reduced_decode: bool = True) -> int:
+    """The OpenCV decode flag the loader uses for images like ``path`` at target ``size``:
+    reduced JPEG decoding by the largest factor that keeps the image at least ``size``."""
+    if not (reduced_decode and str(path).lower().endswith((".jpg", ".jpeg"))):
+        return cv2.IMREAD_COLOR
+    stored = read_image(path).shape[:2]  # datasets store one crop size
+    return _REDUCED[reduce_factor(stored, size)]
+
+
+def decode_at(path: str, size: tuple[int, int], flag: int = cv2.IMREAD_COLOR) -> np.ndarray:
+    """(H, W, 3) uint8 RGB of ``path`` at ``size``: decoded with ``flag``, then resized
+    bilinearly — the pixels the loader gives the model (the apps show and explain the same)."""
+    h, w = size
+    image = read_image(path, flag)  # H'×W'×3 RGB uint8
+    if image.shape[:2] != (h, w):
+        image = cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR)
+    return image
+
+
 class BatchImageLoader:
     """Iterate a split table in batches of normalised image tensors (see module docstring)."""
 
@@ -69,10 +88,11 @@ class BatchImageLoader:
         self.batch_size, self.threads, self.prefetch = batch_size, threads, prefetch
         self.mean = np.asarray(mean, np.float32).reshape(3, 1, 1) * 255.0
         self.inv_std = 1.0 / (np.asarray(std, np.float32).reshape(3, 1, 1) * 255.0)
-        self.flag = cv2.IMREAD_COLOR
-        if reduced_decode and self.paths and self.paths[0].lower().endswith((".jpg", ".jpeg")):
-            stored = read_image(self.paths[0]).shape[:2]  # datasets store one crop size
-            self.flag = _REDUCED[reduce_factor(stored, self.size)]
+        self.flag = (
+            decode_flag(self.paths[0], self.size, reduced_decode)
+            if self.paths
+            else cv2.IMREAD_COLOR
+        )
 
     def __len__(self) -> int:
         return (len(self.paths) + self.batch_size - 1) // self.batch_size
@@ -83,11 +103,8 @@ class BatchImageLoader:
         numpy, not torch: a torch op in this thread would start a second OpenMP team that
         fights the model's threads for the cores.
         """
-        h, w = self.size
         for i in range(start, stop):
-            image = read_image(self.paths[i], self.flag)  # H'×W'×3 RGB uint8
-            if image.shape[:2] != (h, w):
-                image = cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR)
+            image = decode_at(self.paths[i], self.size, self.flag)  # H×W×3 RGB uint8
             out[i - offset] = (image.transpose(2, 0, 1) - self.mean) * self.inv_std  # (3, H, W)
 
     def _batch(self, pool: ThreadPoolExecutor, start: int) -> dict[str, Any]:

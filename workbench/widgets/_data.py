@@ -13,14 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 import pandas as pd
 import torch
 from torch import Tensor, nn
 
+from workbench.data.batch_loader import decode_at, decode_flag
 from workbench.data.transforms import IMAGENET_MEAN, IMAGENET_STD
-from workbench.viz.images import read_rgb
 from workbench.viz.ranklist import ranked_gallery
 from workbench.widgets._cache import LRUCache
 
@@ -148,18 +147,23 @@ class ImageStore:
     def __init__(self, size: tuple[int, int], max_bytes: int = 32 << 20) -> None:
         self.size = (int(size[0]), int(size[1]))
         self.cache = LRUCache(max_bytes)
+        self._flag: int | None = None
         self._mean = np.asarray(IMAGENET_MEAN, np.float32) * 255.0
         self._inv_std = 1.0 / (np.asarray(IMAGENET_STD, np.float32) * 255.0)
 
     def rgb(self, path: str | Path) -> np.ndarray:
-        """(H, W, 3) uint8 RGB at the model's input size (what the maps are drawn on)."""
+        """(H, W, 3) uint8 RGB at the model's input size (what the maps are drawn on).
+
+        Decoded exactly as the ranking's loader decodes it (reduced JPEG decoding where the file
+        is at least twice the input size, then bilinear), so an explained pair is the pair the
+        ranking saw, to the pixel, and its distance is the ranking's.
+        """
         key = str(path)
         image = self.cache.get(key)
         if image is None:
-            image = read_rgb(key)
-            h, w = self.size
-            if image.shape[:2] != (h, w):
-                image = cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR)
+            if self._flag is None:  # one rule for the whole store, as the loader has
+                self._flag = decode_flag(key, self.size)
+            image = decode_at(key, self.size, self._flag)
             self.cache.put(key, image)
         return image
 
