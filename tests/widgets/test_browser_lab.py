@@ -10,7 +10,9 @@ JupyterLab (the ``dev`` extras); skipped, saying which is missing, only when the
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -151,7 +153,7 @@ def test_click_a_gallery_image_explains_the_pair(lab) -> None:
 
         clickable_images = _shown(page, "img.wb-gallery-image").count() > 0
         try:  # ipyevents: the image itself is the click target
-            import ipyevents  # noqa: F401
+            import ipyevents
 
             target = _shown(page, "img.wb-gallery-image").nth(4)
         except ImportError:
@@ -165,14 +167,50 @@ def test_click_a_gallery_image_explains_the_pair(lab) -> None:
         )
         after = _pair_src(page)
         title_after = _shown(page, ".wb-pair-explainer").first.inner_text()
+        caption = _shown(page, ".wb-gallery-tile").nth(4).inner_text()
         page.wait_for_timeout(300)
         app.screenshot(path=str(SHOTS / "02_after_click.png"))
         _shown(page, ".wb-pair-explainer").first.screenshot(path=str(SHOTS / "03_pair.png"))
+
+        # a click on the query image of the pair: where does that point match? (ipyevents)
+        point_title = ""
+        click_ms = None
+        try:
+            import ipyevents  # noqa: F401
+
+            pair_image = _shown(page, "img.wb-pair-image").first
+            box = pair_image.bounding_box()
+            natural = page.evaluate(f"() => {PAIR_IMAGE_JS}.naturalWidth")
+            zoom = box["width"] / natural  # CSS pixels per image pixel
+            tile_h = page.evaluate(f"() => {PAIR_IMAGE_JS}.naturalHeight")
+            tile_w = tile_h // 2  # the notebook's model takes 128×64 images
+            old = _pair_src(page)
+            start = time.perf_counter()
+            pair_image.click(position={"x": 0.5 * tile_w * zoom, "y": 0.12 * tile_h * zoom})
+            page.wait_for_function(
+                f"(old) => {{ const i = {PAIR_IMAGE_JS}; return i && i.src !== old && i.naturalWidth > 0; }}",
+                arg=old,
+                timeout=60_000,
+            )
+            click_ms = 1000 * (time.perf_counter() - start)
+            page.wait_for_timeout(200)
+            point_title = _shown(page, ".wb-pair-explainer").first.inner_text()
+            _shown(page, ".wb-pair-explainer").first.screenshot(path=str(SHOTS / "04_point.png"))
+        except ImportError:
+            pass
         page.screenshot(path=str(SHOTS / "00_page.png"), full_page=True)
         browser.close()
     assert after and after != before
     assert title_after != title_before  # the caption names the newly chosen gallery image
     assert "Traceback" not in title_after
+    # the distance under the clicked image is the pair panel's, named
+    shown = re.search(r"1−cos (\d+\.\d{3})", caption)
+    assert shown, caption
+    assert f"cosine distance 1 − cos = {shown.group(1)}" in title_after
+    if click_ms is not None:
+        assert "correspondence of the query point" in point_title, point_title
+        (SHOTS / "timings.json").write_text(json.dumps({"click_to_image_ms": round(click_ms, 1)}))
+        print(f"click-to-image (correspondence) {click_ms:.0f} ms")
     assert not errors, errors
 
 

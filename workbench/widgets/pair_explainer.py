@@ -361,7 +361,9 @@ class PairExplainer:
         """ipyevents click on the composite: which tile, and where in it."""
         s = self.display_scale
         h, w = self.size[0] * s, self.size[1] * s
-        px, py = float(event.get("relativeX", 0)), float(event.get("relativeY", 0))
+        # ipyevents gives image-array coordinates for Image widgets (robust to CSS scaling)
+        px = float(event.get("arrayX", event.get("relativeX", 0)))
+        py = float(event.get("arrayY", event.get("relativeY", 0)))
         tile = int(px // (w + GAP))
         if tile > 3 or py >= h:
             return  # the colour bar or below
