@@ -523,13 +523,14 @@ class PairExplainer:
             rgb = self.images.rgb(row.path)
             if s > 1:
                 rgb = np.repeat(np.repeat(rgb, s, 0), s, 1)
-            shown = rgb
-            if self.point is not None and self.point[0] == (
-                "query" if row is self.query else "gallery"
-            ):
-                shown = mark_point(rgb, self.point[1], self.point[2])
-            tiles.append(add_border(shown, colour, 3 * s))
-            tiles.append(add_border(overlay(shown, heat, scale), colour, 3 * s))
+            side = "query" if row is self.query else "gallery"
+            if self.point is not None and self.point[0] == side:
+                # the clicked image: the point, no map (its side's map is on another scale)
+                marked = mark_point(rgb, self.point[1], self.point[2])
+                tiles += [add_border(marked, colour, 3 * s)] * 2
+                continue
+            tiles.append(add_border(rgb, colour, 3 * s))
+            tiles.append(add_border(overlay(rgb, heat, scale), colour, 3 * s))
         tiles.append(colour_bar(scale, height=h, width=max(56, w // 2)))
         return encode(hstack(tiles, gap=GAP)), scale
 
