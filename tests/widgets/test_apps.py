@@ -448,3 +448,13 @@ def test_image_store_gives_the_pixels_the_ranking_saw(split):
     first = next(iter(make_loader(split.query, 64, 32, batch_size=4)))
     store = ImageStore((64, 32))
     assert torch.equal(store.tensor(list(first["path"])), first["image"])
+
+
+def test_a_computation_says_it_is_working_before_it_runs(browser):
+    seen = []
+    ex = browser.explainer
+    ex.status.observe(lambda change: seen.append(change["new"]), names="value")
+    ex.method.value = "captum"  # not cached: integrated gradients on the pixels
+    assert any("computing captum" in text for text in seen)
+    assert "computing" not in ex.status.value  # and the final message replaces it
+    ex.method.value = "gradcam"
