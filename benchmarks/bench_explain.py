@@ -45,7 +45,7 @@ def main() -> None:
     from captum.attr import LayerGradCam
 
     from workbench.explain import explain_pair
-    from workbench.explain.gradcam import pair_gradcam
+    from workbench.explain.gradcam import pair_gradcam, pooled_head
     from workbench.explain.targets import EmbeddingSimilarity
     from workbench.models import build_model, get_layer
 
@@ -69,10 +69,10 @@ def main() -> None:
 
     with torch.no_grad():
         cached = model.feature_maps(images)["layer4"]
-    head = model.pooled_head()[1]
+    head = pooled_head(model)[1]
 
     def cached_path():
-        return pair_gradcam(head, cached[:1], cached[1:])
+        return pair_gradcam(head, cached[:1], cached[1:], model.ranking_metric)
 
     emb = model(images).detach()
 
