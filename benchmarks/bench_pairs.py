@@ -16,20 +16,9 @@ The cached and network results are checked equal before timing.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
-
-
-def timed(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+from bench_explain import timed  # median of repeats after a warm-up
 
 
 def main() -> None:
