@@ -9,13 +9,16 @@ Rows (median seconds, ratios against the baseline measured in the same run):
 * ``decompose top-10 (cached maps)``: :func:`~workbench.explain.ranklist.explain_ranklist` with
   ``"decomposition"`` on the layer4 maps kept from the ranking (target ≤ 0.2× the forward);
 * ``decompose_pair (network)``: the same ten pairs from the images;
-* ``one click``: one point's correspondence map from a cached decomposition (target ≤ 20 ms).
+* ``one click``: one point's correspondence map from a cached decomposition (target ≤ 20 ms);
+* ``app click (map + render)``: the pair app's whole click (map, overlay, PNG), when ``--data``
+  holds a dataset.
 The cached and network results are checked equal before timing.
 """
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import torch
 from bench_explain import timed  # median of repeats after a warm-up
@@ -25,6 +28,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--weights", default="bot_r18w16_256")
     ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--data", default="data/synth", help="a dataset for the app's click row")
     args = ap.parse_args()
 
     from workbench.explain.decomposition import decompose_pair
@@ -57,6 +61,20 @@ def main() -> None:
         ),
         "one click": timed(lambda: dec.correspondence([(0.3, 0.5)])[0, 0].numpy(), 50),
     }
+    if args.data and Path(args.data, "synth.json").exists():  # the app: click → new image
+        from workbench.data import load_split
+        from workbench.widgets import PairExplainer
+
+        split = load_split(args.data)
+        app = PairExplainer(model, device="cpu")
+        app.set_pair(split.query.iloc[0], split.gallery.iloc[0])
+        app.click_point("query", 0.5, 0.5)  # decomposes the pair once (cached)
+        points = iter(
+            [(0.1 + 0.8 * (i % 97) / 97, 0.25 + 0.5 * (i % 3) / 2) for i in range(10_000)]
+        )
+        rows["app click (map + render)"] = timed(
+            lambda: app.click_point("query", *next(points)), 20
+        )
     base = rows["forward 11 images"]
     print(
         f"{args.weights}, {h}×{w}, layer4 {tuple(maps.shape[1:])}, torch threads {torch.get_num_threads()}"
