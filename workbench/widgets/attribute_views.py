@@ -119,7 +119,10 @@ class AttributeBars:
             attributes_x=self._values(query.pid),
             attributes_y=self._values(gallery.pid),
         )
-        title = f"d = {res.distance:.3f} (distilled {res.distilled:.3f})"
+        title = (  # the target's Euclidean distance that AAM distils, not the app's ranking
+            f"target's Euclidean distance d = {res.distance:.3f} · "
+            f"distilled d̂ = {res.distilled:.3f}"
+        )
         self.bars.value = figure_png(contribution_bars(res.table, self.k, title))
         scale = shared_scale([res.aams_x, res.aams_y])
         tiles = []
