@@ -172,7 +172,7 @@ def _export(args: argparse.Namespace) -> int:
 
 def _explain(args: argparse.Namespace) -> int:
     from workbench.data.readers import load_split
-    from workbench.explain.report import faithfulness_report
+    from workbench.evaluate.report import faithfulness_report
     from workbench.pretrained import load_pretrained
 
     params = args.params or {}

@@ -29,8 +29,8 @@ __all__ = ["faithfulness_panel", "ranklist_heatmaps"]
 )
 def ranklist_heatmaps(models, split, *, seed=0, queries=3, topk=8):
     from workbench.evaluate.distance import distance_label, ranking_metric
+    from workbench.evaluate.report import split_distances
     from workbench.explain import explain_pair
-    from workbench.explain.report import split_distances
     from workbench.viz.ranklist import ranked_gallery
 
     model = models["bot"]
@@ -81,7 +81,7 @@ def ranklist_heatmaps(models, split, *, seed=0, queries=3, topk=8):
     what="energy of Grad-CAM on the person mask per model and layer, against its chance level",
 )
 def faithfulness_panel(models, split, *, seed=0, pairs=24, layers=("layer2", "layer3", "layer4")):
-    from workbench.explain.report import faithfulness_report, split_distances
+    from workbench.evaluate.report import faithfulness_report, split_distances
     from workbench.viz.figures.style import figure_style
 
     small = matched_subsplit(split, pairs, seed)  # the same pairs, without the whole gallery

@@ -77,7 +77,7 @@ def _nearest(dist, gp, gc, qp, qc):
 def sa_fig6(models, split, *, seed=0, n=2, stage="layer2"):
     """Queries whose nearest same-camera image is right for both models, whose nearest
     cross-camera image is another person for plain GAP and the right one with SA (seeded pick)."""
-    from workbench.explain.report import cross_camera_matches, split_distances
+    from workbench.evaluate.report import cross_camera_matches, split_distances
 
     roles = ("sa", "sa_plain")
     size = input_size(models["sa"])
