@@ -240,7 +240,7 @@ def _figures(args: argparse.Namespace) -> int:
 
 def _aam_eval(args: argparse.Namespace) -> int:
     """``workbench aam-eval``: explanation metrics of an AAM interpreter (+ its card)."""
-    from workbench.explain.aam import interpreter_report
+    from workbench.train.aam import interpreter_report
 
     report = interpreter_report(
         args.weights, args.data, out=args.out, card=args.card, target_name=args.target_name
@@ -252,7 +252,7 @@ def _aam_eval(args: argparse.Namespace) -> int:
 
 def _aam_study(args: argparse.Namespace) -> int:
     """``workbench aam-study``: interpreters sharing N = 1..5 stages (supplementary Table 1)."""
-    from workbench.explain.aam import stage_study
+    from workbench.train.aam import stage_study
 
     table = stage_study(
         args.target,

@@ -165,7 +165,7 @@ def stage_study(
     from safetensors.torch import save_file
 
     from workbench.data.readers import load_split
-    from workbench.explain.attributes import interpret_table
+    from workbench.evaluate.interpretations import interpret_table
     from workbench.pretrained import load_pretrained
     from workbench.train.checkpoint import CHECKPOINT_NAME
     from workbench.train.trainer import Trainer
