@@ -260,6 +260,10 @@ class ReIDModel(nn.Module):
     #: models trained on their ``extra_losses`` only (the AAM interpreter distils a frozen
     #: target and has no identity objective of its own).
     reid_losses: ClassVar[bool] = True
+    #: whether the model is built around another trained model, given to its constructor as
+    #: ``target=`` (the AAM interpreter); ``workbench.pretrained.build_model_with_target``
+    #: loads that model from the weights the config's ``target`` field names.
+    takes_target: ClassVar[bool] = False
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()

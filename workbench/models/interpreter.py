@@ -85,11 +85,13 @@ class InterpreterConfig(ModelConfig):
     """Configuration of :class:`Interpreter`.
 
     Attributes:
-        target: weights of the target model for a *new* interpreter (shipped name or path,
-            ``load_pretrained``); kept afterwards as the target's reference (model cards).
+        target: weights of the target model for a *new* interpreter (shipped name or path);
+            ``workbench.pretrained.build_model_with_target`` loads them and hands the model to
+            the interpreter. Kept afterwards as the target's reference (model cards).
         target_spec: the target's architecture ``{"name": ..., "config": {...}}``; filled from
-            ``target``'s card at construction. With it set (and ``target`` unreadable or unset)
-            the target is built empty and its weights come from the interpreter's state dict.
+            ``target``'s card when the target is loaded. With it set (and no target model
+            given) the target is built empty and its weights come from the interpreter's
+            state dict.
         target_sha256: sha256 of the target weights file the interpreter was built from.
         shared_stages: N = 0..5 stages shared with the target (stem = 1, ..., layer4 = 5).
         schema: attribute schema of the training labels (``"market1501"``, ``"dukemtmc"``).
@@ -356,12 +358,15 @@ class Interpreter(ReIDModel):
     """
 
     config_class = InterpreterConfig
+    #: built around another model, given as ``Interpreter(config, target=model)``: the config's
+    #: ``target`` names weights that ``workbench.pretrained.build_model_with_target`` loads
+    takes_target: ClassVar[bool] = True
     train_fields: ClassVar[tuple[str, ...]] = ("attributes",)
     reid_losses: ClassVar[bool] = False
 
-    def __init__(self, config: InterpreterConfig) -> None:
+    def __init__(self, config: InterpreterConfig, target: ReIDModel | None = None) -> None:
         super().__init__(config)
-        self.target = self._build_target(config)
+        self.target = self._build_target(config, target)
         _check_target(self.target)
         for p in self.target.parameters():
             p.requires_grad_(False)
@@ -417,21 +422,22 @@ class Interpreter(ReIDModel):
 
     # -- construction ---------------------------------------------------------------------
     @staticmethod
-    def _build_target(config: InterpreterConfig) -> ReIDModel:
-        from workbench.models.registry import build_model_from_spec
-        from workbench.pretrained import find_card, load_pretrained
+    def _build_target(config: InterpreterConfig, target: ReIDModel | None) -> ReIDModel:
+        """The given target (a new interpreter), or an empty one built from ``target_spec``
+        whose weights come with the interpreter's own state dict."""
+        from workbench.models.registry import build_model_from_spec, model_spec
 
-        if config.target_spec is None:  # a new interpreter: read the target's card + weights
-            target = load_pretrained(config.target)
-            card = find_card(config.target)
-            config.target_spec = {"name": card["architecture"], "config": card["model_config"]}
-            config.target_sha256 = card["sha256"]
+        if target is not None:
+            if config.target_spec is None:
+                config.target_spec = model_spec(target)
             return target
-        target = build_model_from_spec(config.target_spec)
-        if config.pretrained is not None:  # target weights for a spec-built target
-            loaded = load_pretrained(config.pretrained)
-            target.load_state_dict(loaded.state_dict())
-        return target
+        if config.target_spec is None:
+            raise ModelConfigError(
+                f"the interpreter of target {config.target!r} needs that target model: build it "
+                f"with workbench.pretrained.build_model_with_target('interpreter', ...), which "
+                f"loads the target's weights, or pass Interpreter(config, target=model)"
+            )
+        return build_model_from_spec(config.target_spec)
 
     def _stage_module(self, stage: str) -> str:
         if stage in self.branch:

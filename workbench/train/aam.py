@@ -206,8 +206,8 @@ def snapshot_run(run: str | Path) -> Path:
     For runs stopped early (CPU budget): ``workbench export --run RUN`` then works as after a
     finished run; the card's ``training`` section counts the epochs in ``log.jsonl``.
     """
-    from workbench.models.registry import build_model, load_checkpoint_state
-    from workbench.pretrained import save_pretrained
+    from workbench.models.registry import load_checkpoint_state
+    from workbench.pretrained import build_model_with_target, save_pretrained
     from workbench.train.checkpoint import load_checkpoint
     from workbench.train.config import TrainConfig
 
@@ -217,7 +217,7 @@ def snapshot_run(run: str | Path) -> Path:
     state = ckpt["model"]
     mc = dict(cfg.model_config)
     n_classes = len(ckpt["pid_to_label"])
-    model = build_model(
+    model = build_model_with_target(
         cfg.model, **mc, num_classes=n_classes, input_size=(cfg.data.height, cfg.data.width)
     )
     load_checkpoint_state(model, state, source=str(run / "checkpoint.pt"))
