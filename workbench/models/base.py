@@ -44,7 +44,6 @@ __all__ = [
     "ReIDModel",
     "TrainOutput",
     "UnknownLayerError",
-    "check_backbone_fields",
     "compare_state_dicts",
     "format_key_lists",
     "get_layer",
@@ -82,20 +81,6 @@ class CheckpointMismatchError(RuntimeError):
         self.missing = missing
         self.unexpected = unexpected
         self.mismatched = mismatched
-
-
-def check_backbone_fields(config: Any) -> None:
-    """Validate the ResNet fields every zoo config has: ``backbone``, ``last_stride``, ``width``."""
-    from workbench.models.resnet import RESNET_DEPTHS
-
-    if config.backbone not in RESNET_DEPTHS:
-        raise ModelConfigError(
-            f"backbone must be one of {', '.join(RESNET_DEPTHS)}, got {config.backbone!r}"
-        )
-    if config.last_stride not in (1, 2):
-        raise ModelConfigError(f"last_stride must be 1 or 2, got {config.last_stride!r}")
-    if not isinstance(config.width, int) or config.width < 1:
-        raise ModelConfigError(f"width must be a positive int, got {config.width!r}")
 
 
 @dataclass(frozen=True)

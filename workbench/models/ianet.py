@@ -71,12 +71,12 @@ from workbench.models.base import (
     LayerInfo,
     ModelConfig,
     ModelConfigError,
-    check_backbone_fields,
 )
 from workbench.models.heads import PooledBNNeckModel
 from workbench.models.registry import register_model
 from workbench.models.resnet import (
     backbone_from_config,
+    check_backbone_fields,
 )
 
 __all__ = [

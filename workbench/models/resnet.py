@@ -55,6 +55,7 @@ from torch import Tensor, nn
 from workbench.models.base import (
     CheckpointMismatchError,
     LayerInfo,
+    ModelConfigError,
     compare_state_dicts,
     format_key_lists,
 )
@@ -72,6 +73,7 @@ __all__ = [
     "ResNet",
     "backbone_from_config",
     "build_resnet",
+    "check_backbone_fields",
     "load_imagenet_weights",
     "resnet18",
     "resnet34",
@@ -229,6 +231,18 @@ RESNET_DEPTHS: dict[str, tuple[type[BasicBlock] | type[Bottleneck], tuple[int, i
     "resnet34": (BasicBlock, (3, 4, 6, 3)),
     "resnet50": (Bottleneck, (3, 4, 6, 3)),
 }
+
+
+def check_backbone_fields(config: Any) -> None:
+    """Validate the ResNet fields every zoo config has: ``backbone``, ``last_stride``, ``width``."""
+    if config.backbone not in RESNET_DEPTHS:
+        raise ModelConfigError(
+            f"backbone must be one of {', '.join(RESNET_DEPTHS)}, got {config.backbone!r}"
+        )
+    if config.last_stride not in (1, 2):
+        raise ModelConfigError(f"last_stride must be 1 or 2, got {config.last_stride!r}")
+    if not isinstance(config.width, int) or config.width < 1:
+        raise ModelConfigError(f"width must be a positive int, got {config.width!r}")
 
 
 class ResNet(nn.Module):

@@ -96,12 +96,12 @@ from workbench.models.base import (
     Pooling,
     ReIDModel,
     TrainOutput,
-    check_backbone_fields,
 )
 from workbench.models.heads import GlobalAvgPool
 from workbench.models.registry import register_model
 from workbench.models.resnet import (
     backbone_from_config,
+    check_backbone_fields,
 )
 
 __all__ = [
