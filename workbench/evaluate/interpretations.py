@@ -5,6 +5,10 @@ embeddings, attribute distance components, AAMs) and, on synthetic data, reads t
 area-averages them to the AAM grid as region masks. The X-mAP / ADRE / localisation scores
 (:mod:`workbench.evaluate.explain_metrics`), the AAM study (:mod:`workbench.train.aam`) and the
 figure recipes read its :class:`Interpretations`.
+
+* :func:`average_aams`: average positive / negative AAM per attribute over a split
+  (supplementary Fig. 2; code ``visiual_average_att``: each map binarised at its top-⅓ value,
+  summed over the images with / without the attribute, min-max normalised).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from torch import Tensor
 from workbench.data.annotations import attribute_region_masks
 from workbench.models.interpreter import Interpreter
 
-__all__ = ["Interpretations", "interpret_table"]
+__all__ = ["Interpretations", "average_aams", "interpret_table"]
 
 
 @dataclass
@@ -102,3 +106,34 @@ def interpret_table(
         region_masks=torch.cat(regions) if regions else None,
         region_names=names,
     )
+
+
+def average_aams(aams: Tensor, labels: np.ndarray | Tensor, top_fraction: float = 1 / 3) -> Tensor:
+    """Average positive and negative AAM per attribute (supplementary Fig. 2).
+
+    Args:
+        aams: (N, M, h, w) AAMs of N images.
+        labels: (N, M) 0/1 ground truth of the M attributes (-1 = unknown, skipped).
+        top_fraction: each map is binarised at its top-``top_fraction`` value (AMD: ⅓).
+
+    Returns:
+        (M, 2, h, w): ``[:, 0]`` over images with the attribute (positive), ``[:, 1]`` over
+        those without; each summed binary map min-max normalised to [0, 1] (zeros when no
+        image qualifies or the sum is constant).
+    """
+    n, m, h, w = aams.shape
+    labels = torch.as_tensor(np.asarray(labels))
+    if labels.shape != (n, m):
+        raise ValueError(f"labels {tuple(labels.shape)} must be (N, M) = ({n}, {m})")
+    flat = aams.reshape(n, m, h * w)
+    k = max(1, round(top_fraction * h * w))
+    threshold = flat.topk(k, dim=-1).values[..., -1:]  # (N, M, 1) the k-th largest value
+    binary = (flat >= threshold).float()  # (N, M, h·w)
+    out = torch.zeros(m, 2, h * w)
+    for j, value in enumerate((1, 0)):
+        sel = (labels == value).float()  # (N, M)
+        out[:, j] = (binary * sel[..., None]).sum(0)
+    lo = out.amin(-1, keepdim=True)
+    hi = out.amax(-1, keepdim=True)
+    out = torch.where(hi > lo, (out - lo) / (hi - lo).clamp(min=1e-12), torch.zeros_like(out))
+    return out.reshape(m, 2, h, w)

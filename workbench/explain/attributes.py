@@ -3,9 +3,6 @@
 * :func:`explain_pair`: the target's distance between two images, the distilled distance,
   every attribute's contribution c^k = d^k / Σ_j d^j, the top-k attributes (with the
   ground-truth values where known) and their AAMs on both images (paper Fig. 4).
-* :func:`average_aams`: average positive / negative AAM per attribute over a split
-  (supplementary Fig. 2; code ``visiual_average_att``: each map binarised at its top-⅓ value,
-  summed over the images with / without the attribute, min-max normalised).
 
 Everything returns tensors and DataFrames; drawing lives in ``workbench.viz``.
 """
@@ -25,7 +22,6 @@ from workbench.models.interpreter import Interpreter, contributions, pairwise_di
 
 __all__ = [
     "AttributeExplanation",
-    "average_aams",
     "explain_pair",
 ]
 
@@ -104,37 +100,6 @@ def explain_pair(
         aams_y=out.aams[1, top_idx],
         images=torch.stack([image_x, image_y]),
     )
-
-
-def average_aams(aams: Tensor, labels: np.ndarray | Tensor, top_fraction: float = 1 / 3) -> Tensor:
-    """Average positive and negative AAM per attribute (supplementary Fig. 2).
-
-    Args:
-        aams: (N, M, h, w) AAMs of N images.
-        labels: (N, M) 0/1 ground truth of the M attributes (-1 = unknown, skipped).
-        top_fraction: each map is binarised at its top-``top_fraction`` value (AMD: ⅓).
-
-    Returns:
-        (M, 2, h, w): ``[:, 0]`` over images with the attribute (positive), ``[:, 1]`` over
-        those without; each summed binary map min-max normalised to [0, 1] (zeros when no
-        image qualifies or the sum is constant).
-    """
-    n, m, h, w = aams.shape
-    labels = torch.as_tensor(np.asarray(labels))
-    if labels.shape != (n, m):
-        raise ValueError(f"labels {tuple(labels.shape)} must be (N, M) = ({n}, {m})")
-    flat = aams.reshape(n, m, h * w)
-    k = max(1, round(top_fraction * h * w))
-    threshold = flat.topk(k, dim=-1).values[..., -1:]  # (N, M, 1) the k-th largest value
-    binary = (flat >= threshold).float()  # (N, M, h·w)
-    out = torch.zeros(m, 2, h * w)
-    for j, value in enumerate((1, 0)):
-        sel = (labels == value).float()  # (N, M)
-        out[:, j] = (binary * sel[..., None]).sum(0)
-    lo = out.amin(-1, keepdim=True)
-    hi = out.amax(-1, keepdim=True)
-    out = torch.where(hi > lo, (out - lo) / (hi - lo).clamp(min=1e-12), torch.zeros_like(out))
-    return out.reshape(m, 2, h, w)
 
 
 def upsample_aams(aams: Tensor, size: tuple[int, int]) -> Tensor:

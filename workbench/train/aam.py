@@ -83,7 +83,7 @@ def interpreter_report(
     from workbench.data.attributes import check_attributes, find_attribute_file, load_attributes
     from workbench.data.readers import load_split
     from workbench.evaluate.explain_metrics import evaluate_interpreter
-    from workbench.explain.attributes import average_aams
+    from workbench.evaluate.interpretations import average_aams
     from workbench.pretrained import load_pretrained
 
     model = load_pretrained(weights, device=device)

@@ -25,7 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from workbench.evaluate.explain_metrics import localisation_scores
-from workbench.explain.attributes import average_aams
+from workbench.evaluate.interpretations import average_aams
 from workbench.viz.attributes import contribution_bars, figure_png
 from workbench.viz.heatmap import colour_bar, encode, hstack, overlay, shared_scale
 from workbench.widgets._controls import DeviceControl, guarded, message_html

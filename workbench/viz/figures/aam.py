@@ -77,8 +77,7 @@ def aam_fig1(models, split, *, seed=0, k=3):
     what="average positive and negative AAM of every attribute over the query images",
 )  # fmt: skip
 def aam_supp_fig2(models, split, *, seed=0, limit=400):
-    from workbench.evaluate.interpretations import interpret_table
-    from workbench.explain.attributes import average_aams
+    from workbench.evaluate.interpretations import average_aams, interpret_table
     from workbench.viz.attributes import plot_average_aams
 
     model = models["interpreter"]
