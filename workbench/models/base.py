@@ -19,6 +19,10 @@ dataclass, and registered by name in :mod:`workbench.models.registry`. It promis
 * ``config`` (the dataclass it was built from), ``num_classes``, ``embedding_dim``,
   ``feature_dim`` and the class attributes ``config_class`` and ``model_name`` (set by
   ``@register_model``).
+* ``capabilities``: the :class:`Capability` values the model **declares** (identity logits, CAM
+  weights, branch outputs, ...), each a promise of the methods listed on that value. Explainers,
+  targets and apps read the declaration (:func:`capabilities_of`) and never probe with
+  ``hasattr``; ``batch_may_grow`` says whether a layer's output may gain rows in a forward pass.
 
 ``tests/models/test_conformance.py`` checks all of it for every registered model.
 """
@@ -28,6 +32,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, ClassVar, Literal, TypedDict
 
 import torch
@@ -36,6 +41,7 @@ from torch import Tensor, nn
 
 __all__ = [
     "RANKING_METRICS",
+    "Capability",
     "CheckpointMismatchError",
     "LayerInfo",
     "ModelConfig",
@@ -44,6 +50,8 @@ __all__ = [
     "ReIDModel",
     "TrainOutput",
     "UnknownLayerError",
+    "batch_may_grow",
+    "capabilities_of",
     "compare_state_dicts",
     "format_key_lists",
     "get_layer",
@@ -94,15 +102,17 @@ class LayerInfo:
             ``None`` for vectors.
         module: path for ``model.get_submodule``; that module's forward output in eval mode is
             ``feature_maps()[name]``.
-        kind: ``"stage"`` (backbone stage), ``"attention"`` (output of an attention module) or
-            ``"vector"`` (pooled feature / embedding).
+        kind: what the layer is: ``"stage"`` (backbone stage), ``"attention"`` (an attention
+            module's weights or attended features), ``"relation"`` (relation maps: channel
+            ``p`` is the row ``S[p, :]`` of a position relation, IANet's SIA), or ``"vector"``
+            (pooled feature / embedding).
     """
 
     name: str
     channels: int
     reduction: int | None
     module: str
-    kind: Literal["stage", "attention", "vector"] = "stage"
+    kind: Literal["stage", "attention", "relation", "vector"] = "stage"
 
     def prefixed(self, prefix: str) -> LayerInfo:
         """The same row with ``prefix.`` prepended to the module path (a backbone in a model)."""
@@ -171,6 +181,35 @@ class Pooling:
             start, end = (k * h) // self.parts, -(-((k + 1) * h) // self.parts)
             out[k, start:end] = 1.0 / ((end - start) * w)
         return out
+
+
+class Capability(StrEnum):
+    """What a model can do beyond the contract, declared in ``model.capabilities``.
+
+    Each value promises methods (``tests/models/test_conformance.py`` calls them on every
+    registered model that declares it):
+
+    * ``IDENTITY_LOGITS``: ``classify(embedding (B, D)) -> (B, num_classes)`` ID logits.
+    * ``CAM_WEIGHTS``: ``cam_layers`` (the stage names with a CAM classifier) and, per such
+      stage, ``cam_weights(stage) -> (num_classes, C)``, ``cam_bias(stage) -> (num_classes,)``
+      ``cam_input(stage, map) -> (B, C, h, w)`` and ``stage_cam(stage, map, classes, with_sa)
+      -> (B, h, w)``, with ``mean(stage_cam) + bias`` the stage classifier's logits (CAM, Zhou
+      et al. 2016).
+    * ``BRANCH_OUTPUTS``: ``branch_outputs(images) -> {"layer1", "layer4", ["mask"],
+      ["keypoints"]}`` (DAAF's training branches run on demand) and ``keypoint_order``.
+    * ``CONV_SHUFFLE``: ``conv_shuffle(layer4) -> cells[i][j]`` (B, K_j, H', W'), every
+      feature group ``i`` through every group's 1×1 conv ``j`` (DAAF Fig. 9–10).
+    * ``ATTRIBUTE_LOGITS``: ``attribute_logits(embedding) -> (B, M)``.
+    * ``ATTRIBUTE_INTERPRETER``: ``attribute_names`` (M names) and ``interpret(images)`` with
+      ``target_embedding``, ``components`` (B, M, D) and ``aams`` (B, M, h, w) (AAM).
+    """
+
+    IDENTITY_LOGITS = "identity_logits"
+    CAM_WEIGHTS = "cam_weights"
+    BRANCH_OUTPUTS = "branch_outputs"
+    CONV_SHUFFLE = "conv_shuffle"
+    ATTRIBUTE_LOGITS = "attribute_logits"
+    ATTRIBUTE_INTERPRETER = "attribute_interpreter"
 
 
 class TrainOutput(TypedDict, total=False):
@@ -249,6 +288,14 @@ class ReIDModel(nn.Module):
     #: ``target=`` (the AAM interpreter); ``workbench.pretrained.build_model_with_target``
     #: loads that model from the weights the config's ``target`` field names.
     takes_target: ClassVar[bool] = False
+    #: what the model declares it can do (:class:`Capability`); an instance may narrow it in
+    #: ``__init__`` when its configuration leaves a part out (DAAF without branches).
+    capabilities: frozenset[Capability] = frozenset()
+    #: whether a forward hook may hand the rest of the network more rows than the batch it got
+    #: (a pair explanation repeats the query's activations at the layer). False for models that
+    #: mix a layer's output with another path of the same batch (the AAM interpreter combines
+    #: its attention maps with the target's map): their queries are repeated at the input.
+    batch_may_grow: ClassVar[bool] = True
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -306,6 +353,20 @@ class ReIDModel(nn.Module):
 def pooling_of(model: nn.Module) -> Pooling | None:
     """A model's declared :class:`Pooling` (None for modules outside the contract)."""
     return model.pooling() if isinstance(model, ReIDModel) else None
+
+
+def capabilities_of(model: nn.Module) -> frozenset[Capability]:
+    """The capabilities ``model`` declares: a ReIDModel's ``capabilities``; a module outside the
+    contract declares them with the same class attribute (none if it has no such attribute)."""
+    if isinstance(model, ReIDModel):
+        return model.capabilities
+    return frozenset(Capability(c) for c in vars(type(model)).get("capabilities", ()))
+
+
+def batch_may_grow(model: nn.Module) -> bool:
+    """Whether a layer's output may gain rows in ``model``'s forward (True outside the contract,
+    where rows are assumed independent)."""
+    return model.batch_may_grow if isinstance(model, ReIDModel) else True
 
 
 def get_layer_info(model: nn.Module, name: str) -> LayerInfo:

@@ -29,6 +29,7 @@ from typing import Any, Literal
 from torch import Tensor, nn
 
 from workbench.models.base import (
+    Capability,
     LayerInfo,
     ModelConfig,
     ModelConfigError,
@@ -144,6 +145,7 @@ class BoT(ReIDModel):
     """
 
     config_class = BoTConfig
+    capabilities = frozenset({Capability.IDENTITY_LOGITS})
 
     def __init__(self, config: BoTConfig) -> None:
         super().__init__(config)

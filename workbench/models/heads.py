@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from workbench.models.base import LayerInfo, Pooling, ReIDModel, TrainOutput
+from workbench.models.base import Capability, LayerInfo, Pooling, ReIDModel, TrainOutput
 
 __all__ = ["BNNeck", "FCNeck", "GeM", "GlobalAvgPool", "PooledBNNeckModel"]
 
@@ -160,6 +160,7 @@ class PooledBNNeckModel(ReIDModel):
     """
 
     pooled_layer: str = "layer4"  # the map ``_run`` returns (declared by ``pooling``)
+    capabilities = frozenset({Capability.IDENTITY_LOGITS})
 
     def _build_head(self, dim: int, config: Any, **neck: Any) -> list[LayerInfo]:
         """Make ``pool`` and ``head`` on ``dim`` channels; the layer rows they add."""

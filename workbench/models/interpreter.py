@@ -57,7 +57,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from workbench.data.schema import get_schema
-from workbench.models.base import LayerInfo, ModelConfig, ModelConfigError, ReIDModel, TrainOutput
+from workbench.models.base import (
+    Capability,
+    LayerInfo,
+    ModelConfig,
+    ModelConfigError,
+    ReIDModel,
+    TrainOutput,
+)
 from workbench.models.registry import register_model
 
 __all__ = [
@@ -361,6 +368,9 @@ class Interpreter(ReIDModel):
     #: built around another model, given as ``Interpreter(config, target=model)``: the config's
     #: ``target`` names weights that ``workbench.pretrained.build_model_with_target`` loads
     takes_target: ClassVar[bool] = True
+    capabilities = frozenset({Capability.ATTRIBUTE_INTERPRETER})
+    #: the AAMs are combined with the target's map of the same batch: no rows added at a layer
+    batch_may_grow: ClassVar[bool] = False
     train_fields: ClassVar[tuple[str, ...]] = ("attributes",)
     reid_losses: ClassVar[bool] = False
 

@@ -75,7 +75,8 @@ Explanation API:
 * CAM per DS stage (paper Fig. 1, 5, 6): :meth:`SANet.cam_weights` ``(stage) -> (num_classes, C_l)``
   applies to :meth:`SANet.cam_input` ``= s·a_l ⊙ F_l`` (s = h·w with ``sa_rescale``) (``F_l = feature_maps["layer{l}"]``; without SA
   on that branch just ``F_l``): ``CAM_c(h, w) = cam_weights[c] · cam_input[:, :, h, w]`` and, exactly,
-  ``logit_c = mean_{h,w} CAM_c + bias_c`` (:meth:`SANet.class_activation_map`). The PCB/global
+  ``logit_c = mean_{h,w} CAM_c + bias_c`` (:meth:`SANet.stage_cam`, which the ``"cam"`` explainer
+  uses). The PCB/global
   branch has a BN + ReLU after the conv, so it has no exact CAM; use Grad-CAM on ``layer4``.
 """
 
@@ -90,6 +91,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from workbench.models.base import (
+    Capability,
     LayerInfo,
     ModelConfig,
     ModelConfigError,
@@ -379,6 +381,10 @@ class SANet(ReIDModel):
                 self.deep[stage] = DeepSupervisionBranch(
                     info[stage].channels, config.dim, k, mode, config.sa_rescale, neck
                 )
+        #: stages with an exact CAM (the deep-supervision classifiers); Capability.CAM_WEIGHTS
+        self.cam_layers: tuple[str, ...] = tuple(self.deep)
+        if self.cam_layers:
+            self.capabilities = frozenset({Capability.CAM_WEIGHTS})
         c = self.backbone.num_features
         self.sa4 = (
             SpatialAttention(config.sa_mode, config.sa_rescale)
@@ -531,14 +537,20 @@ class SANet(ReIDModel):
         """The map the CAM weights apply to: ``a ⊙ F_l`` for ``stage_map = F_l`` (B, C_l, h, w)."""
         return self._branch(stage).cam_input(stage_map)
 
-    def class_activation_map(self, images: Tensor, stage: str | int, classes: Tensor) -> Tensor:
-        """(B, h, w) CAM of DS stage ``stage`` for ``classes`` (B,) (e.g. the true ids).
+    def stage_cam(
+        self, stage: str | int, stage_map: Tensor, classes: Tensor, with_sa: bool = True
+    ) -> Tensor:
+        """(B, h, w) CAM of DS stage ``stage`` for ``classes`` (B,), from its map F_l.
 
-        Exact: ``CAM.mean((1, 2)) + cam_bias[classes]`` equals the DS branch's logits.
+        ``W[c] · (a ⊙ F_l)`` per position (``with_sa=False``: ``W[c] · F_l``, the paper's
+        "without SA" panels). With SA it is exact: ``CAM.mean((1, 2)) + cam_bias[classes]``
+        equals the DS branch's logits.
         """
         branch = self._branch(stage)
+        source = branch.cam_input(stage_map) if with_sa else stage_map  # (B, C, h, w)
+        return torch.einsum("bchw,bc->bhw", source, branch.cam_weights()[classes])
+
+    def class_activation_map(self, images: Tensor, stage: str | int, classes: Tensor) -> Tensor:
+        """(B, h, w) CAM of DS stage ``stage`` of ``images`` for ``classes`` (:meth:`stage_cam`)."""
         name = f"layer{stage}" if isinstance(stage, int) else stage
-        stage_map = self.feature_maps(images)[name]
-        x = branch.cam_input(stage_map)  # (B, C, h, w)
-        w = branch.cam_weights()[classes]  # (B, C)
-        return torch.einsum("bchw,bc->bhw", x, w)
+        return self.stage_cam(stage, self.feature_maps(images)[name], classes)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import torch
 
+from workbench.models.base import Capability, capabilities_of
 from workbench.viz.contact_sheet import draw_keypoints, overlay_parts
 from workbench.viz.figures import register_figure
 from workbench.viz.figures.samples import batch, device_of, input_size, load_samples, pick_rows
@@ -92,11 +93,10 @@ def daaf_fig6(models, split, *, seed=0, n=3):
 def _group_names(model) -> list[list[str]]:
     from workbench.data.annotations import COCO_KEYPOINTS
 
-    pab = getattr(model, "pab", None)
-    if pab is None:
+    if Capability.CONV_SHUFFLE not in capabilities_of(model):  # declared iff PAB is built
         return []
     short = {k: k.replace("left_", "l.").replace("right_", "r.") for k in COCO_KEYPOINTS}
-    return [[short[COCO_KEYPOINTS[k]] for k in g][:2] for g in pab.groups]
+    return [[short[COCO_KEYPOINTS[k]] for k in g][:2] for g in model.keypoint_groups]
 
 
 @register_figure(
