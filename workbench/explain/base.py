@@ -36,14 +36,7 @@ from torch import Tensor, nn
 
 from workbench.evaluate.distance import pair_similarity as _similarity
 from workbench.evaluate.distance import ranking_metric, similarity_to_distance
-from workbench.models.base import (
-    LayerInfo,
-    Pooling,
-    batch_may_grow,
-    get_layer,
-    get_layer_info,
-    pooling_of,
-)
+from workbench.models.base import LayerInfo, Pooling, get_layer, get_layer_info, pooling_of
 
 __all__ = [
     "ExplainError",
@@ -365,9 +358,9 @@ class Explainer:
         query's activations are repeated once per pair, so each copy receives the gradient of
         its own pair's similarity; one ``autograd.grad`` gives both sides. A model that mixes
         the layer's output with another branch of the same batch (the AAM interpreter combines
-        its attention maps with the target's map) declares that its batch may not grow at a
-        layer (``batch_may_grow = False``); its query is then repeated at the input instead
-        (2B images). Read-out methods that do
+        its attention maps with the target's map; attention weights and the features they
+        weigh) declares that its batch may not grow at that layer (``LayerInfo.batch_may_grow``);
+        the query is then repeated at the input instead (2B images). Read-out methods that do
         not depend on the partner override this (or use :meth:`compute` on both sides).
         """
         n = gallery.shape[0]
@@ -386,7 +379,7 @@ class Explainer:
             with capture_layer(self.model, self.layer, replace=split):
                 return self.model(images)
 
-        if nq != n and not batch_may_grow(self.model):  # declared: repeat at the input
+        if nq != n and not get_layer_info(self.model, self.layer).batch_may_grow:
             query, nq = query.expand(n, -1, -1, -1), n
         with torch.enable_grad():
             emb = run(torch.cat([query, gallery]))

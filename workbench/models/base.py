@@ -22,7 +22,8 @@ dataclass, and registered by name in :mod:`workbench.models.registry`. It promis
 * ``capabilities``: the :class:`Capability` values the model **declares** (identity logits, CAM
   weights, branch outputs, ...), each a promise of the methods listed on that value. Explainers,
   targets and apps read the declaration (:func:`capabilities_of`) and never probe with
-  ``hasattr``; ``batch_may_grow`` says whether a layer's output may gain rows in a forward pass.
+  ``hasattr``. Each ``layer_info`` row also says whether its output may gain rows in a forward
+  pass (``LayerInfo.batch_may_grow``).
 
 ``tests/models/test_conformance.py`` checks all of it for every registered model.
 """
@@ -50,7 +51,6 @@ __all__ = [
     "ReIDModel",
     "TrainOutput",
     "UnknownLayerError",
-    "batch_may_grow",
     "capabilities_of",
     "compare_state_dicts",
     "format_key_lists",
@@ -106,6 +106,11 @@ class LayerInfo:
             module's weights or attended features), ``"relation"`` (relation maps: channel
             ``p`` is the row ``S[p, :]`` of a position relation, IANet's SIA), or ``"vector"``
             (pooled feature / embedding).
+        batch_may_grow: whether a forward hook on the layer may hand the rest of the network
+            more rows than it got, each then run as an image of its own (a pair explanation
+            repeats the query's activations there). False where the output is combined with
+            another path of the same batch: attention weights and the features they weigh,
+            relation maps, the AAM interpreter's own branch against its target's map.
     """
 
     name: str
@@ -113,6 +118,7 @@ class LayerInfo:
     reduction: int | None
     module: str
     kind: Literal["stage", "attention", "relation", "vector"] = "stage"
+    batch_may_grow: bool = True
 
     def prefixed(self, prefix: str) -> LayerInfo:
         """The same row with ``prefix.`` prepended to the module path (a backbone in a model)."""
@@ -291,11 +297,6 @@ class ReIDModel(nn.Module):
     #: what the model declares it can do (:class:`Capability`); an instance may narrow it in
     #: ``__init__`` when its configuration leaves a part out (DAAF without branches).
     capabilities: frozenset[Capability] = frozenset()
-    #: whether a forward hook may hand the rest of the network more rows than the batch it got
-    #: (a pair explanation repeats the query's activations at the layer). False for models that
-    #: mix a layer's output with another path of the same batch (the AAM interpreter combines
-    #: its attention maps with the target's map): their queries are repeated at the input.
-    batch_may_grow: ClassVar[bool] = True
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -361,12 +362,6 @@ def capabilities_of(model: nn.Module) -> frozenset[Capability]:
     if isinstance(model, ReIDModel):
         return model.capabilities
     return frozenset(Capability(c) for c in vars(type(model)).get("capabilities", ()))
-
-
-def batch_may_grow(model: nn.Module) -> bool:
-    """Whether a layer's output may gain rows in ``model``'s forward (True outside the contract,
-    where rows are assumed independent)."""
-    return model.batch_may_grow if isinstance(model, ReIDModel) else True
 
 
 def get_layer_info(model: nn.Module, name: str) -> LayerInfo:

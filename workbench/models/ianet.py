@@ -468,7 +468,8 @@ class IANet(PooledBNNeckModel):
             self.add_module(f"ia{n}", block)
             self.ia_names[row.name] = f"ia{n}"
             m = size[0] * size[1]
-            rows.append(LayerInfo(f"relation{n}", m, r, f"ia{n}.sia.relation", "relation"))
+            relation = LayerInfo(f"relation{n}", m, r, f"ia{n}.sia.relation", "relation", False)
+            rows.append(relation)  # rows S[p, :] applied to the block's own features
             rows.append(LayerInfo(f"ia{n}", row.channels, r, f"ia{n}", "attention"))
         self.layer_info = rows + self._build_head(self.backbone.num_features, config)
 

@@ -369,8 +369,6 @@ class Interpreter(ReIDModel):
     #: ``target`` names weights that ``workbench.pretrained.build_model_with_target`` loads
     takes_target: ClassVar[bool] = True
     capabilities = frozenset({Capability.ATTRIBUTE_INTERPRETER})
-    #: the AAMs are combined with the target's map of the same batch: no rows added at a layer
-    batch_may_grow: ClassVar[bool] = False
     train_fields: ClassVar[tuple[str, ...]] = ("attributes",)
     reid_losses: ClassVar[bool] = False
 
@@ -413,11 +411,15 @@ class Interpreter(ReIDModel):
         self.embedding_dim = m * d
         self.feature_dim = m * channels
         self.num_classes = config.num_classes
+        # the own branch, the target's map and the AAMs meet in one batch: none of them may grow
+        own = {s: s in self.branch for s in STAGES}
+        red = info["layer4"].reduction
         self.layer_info = [
-            dataclasses_replace(info[s], module=self._stage_module(s)) for s in STAGES
+            dataclasses_replace(info[s], module=self._stage_module(s), batch_may_grow=not own[s])
+            for s in STAGES
         ] + [
-            LayerInfo("target_map", channels, info["layer4"].reduction, "target.backbone.layer4"),
-            LayerInfo("aam", m, info["layer4"].reduction, "adh", "attention"),
+            LayerInfo("target_map", channels, red, "target.backbone.layer4", batch_may_grow=False),
+            LayerInfo("aam", m, red, "adh", "attention", batch_may_grow=False),
             LayerInfo("global", m * channels, None, "component_pool", "vector"),
             LayerInfo("embedding", m * d, None, "component_embedding", "vector"),
         ]

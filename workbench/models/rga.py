@@ -388,13 +388,14 @@ class RGA(PooledBNNeckModel):
             self.add_module(f"att{k}", module)
             self.attention_names.append(f"att{k}")
             maps = [
-                LayerInfo(f"attention{k}", 1, red, f"att{k}.spatial_map", "attention"),
+                LayerInfo(f"attention{k}", 1, red, f"att{k}.spatial_map", "attention", False),
                 LayerInfo(
                     f"channel_attention{k}",
                     stage.channels,
                     None,
                     f"att{k}.channel_map",
                     "attention",
+                    batch_may_grow=False,  # weights of the features they gate
                 ),
             ]
             if config.attention == "cbam":

@@ -421,11 +421,10 @@ class SANet(ReIDModel):
             stage = row.name
             if stage in self.deep and self.deep[stage].sa is not None:
                 n = stage[-1]
-                rows.append(
-                    LayerInfo(f"sa{n}", 1, row.reduction, f"deep.{stage}.sa.weights", "attention")
-                )
+                module = f"deep.{stage}.sa.weights"  # weights of the map they rescale
+                rows.append(LayerInfo(f"sa{n}", 1, row.reduction, module, "attention", False))
             if stage == "layer4" and self.sa4 is not None:
-                rows.append(LayerInfo("sa4", 1, row.reduction, "sa4.weights", "attention"))
+                rows.append(LayerInfo("sa4", 1, row.reduction, "sa4.weights", "attention", False))
         rows += [
             LayerInfo("global", self.feature_dim, None, "pool", "vector"),
             LayerInfo("embedding", self.embedding_dim, None, "head", "vector"),
