@@ -261,7 +261,9 @@ def test_branch_outputs_and_conv_shuffle(case: tuple[str, ReIDModel, torch.Tenso
             g = len(cells)
             assert g > 1 and all(len(row) == g for row in cells)
             diagonal = torch.cat([cells[i][i] for i in range(g)], 1)
-            torch.testing.assert_close(diagonal, out["keypoints"])
+            scale = out["keypoints"].abs().max()  # tiny decoders start near 0: compare relative
+            assert scale > 0
+            torch.testing.assert_close(diagonal / scale, out["keypoints"] / scale)
 
 
 def test_attribute_interpreter(case: tuple[str, ReIDModel, torch.Tensor]) -> None:
