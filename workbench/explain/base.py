@@ -25,9 +25,11 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import torch
@@ -562,15 +564,19 @@ def list_explainers(model: nn.Module | None = None) -> list[str]:
     return [n for n in names if _EXPLAINERS[n].supports(model)]
 
 
+_REGISTERS = re.compile(r"^@register_explainer\(", re.MULTILINE)
+
+
 def _load_all() -> None:
+    """Import the modules of ``workbench.explain`` that register a method (a line starting with
+    ``@register_explainer(``); targets, metrics and the attribute tables are not imported."""
     import importlib
-    import pkgutil
 
     import workbench.explain as package
 
-    for module in pkgutil.iter_modules(package.__path__):
-        if not module.name.startswith("_"):
-            importlib.import_module(f"{package.__name__}.{module.name}")
+    for path in sorted(Path(package.__path__[0]).glob("[!_]*.py")):
+        if _REGISTERS.search(path.read_text(encoding="utf-8")):
+            importlib.import_module(f"{package.__name__}.{path.stem}")
 
 
 def explain(
