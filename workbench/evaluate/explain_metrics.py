@@ -22,6 +22,7 @@ image (the chance level of a map that ignores the image).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -29,6 +30,7 @@ import torch
 from torch import Tensor
 
 from workbench.data.annotations import ATTRIBUTE_REGIONS, PART_LABELS, attribute_region_masks
+from workbench.data.split import Split
 
 __all__ = [
     "adre",
@@ -174,7 +176,7 @@ def localisation_scores(
 
 def evaluate_interpreter(
     model: torch.nn.Module,
-    split,
+    split: Split,
     height: int,
     width: int,
     attributes: pd.DataFrame,
@@ -182,7 +184,7 @@ def evaluate_interpreter(
     chunk: int = 64,
     overflow: float = 2.0,
     progress: bool = False,
-) -> dict:
+) -> dict[str, Any]:
     """All explanation metrics of an interpreter on ``split.query`` × ``split.gallery``.
 
     Args:
