@@ -84,6 +84,7 @@ class GradCAM(Explainer):
     config_class = GradCAMConfig
 
     def combine(self, activations: Tensor, gradients: Tensor) -> Tensor:
+        """Grad-CAM eq. 1–2 without the ReLU: channel weights = the gradients' spatial mean."""
         alpha = gradients.mean(dim=(2, 3), keepdim=True)  # (B, C, 1, 1), eq. 1
         return (alpha * activations).sum(1)  # (B, h, w), eq. 2 without ReLU
 

@@ -271,6 +271,7 @@ class ModelConfig:
 
     @classmethod
     def field_names(cls) -> list[str]:
+        """The config's field names, in declaration order."""
         return [f.name for f in dataclasses.fields(cls)]
 
     def to_dict(self) -> dict[str, Any]:
@@ -312,9 +313,11 @@ class ReIDModel(nn.Module):
         self.layer_info: list[LayerInfo] = []
 
     def forward(self, images: Tensor) -> Tensor | TrainOutput:  # pragma: no cover - abstract
+        """Eval: the (B, D) embedding; train: a :class:`TrainOutput` dict."""
         raise NotImplementedError
 
     def feature_maps(self, images: Tensor) -> dict[str, Tensor]:  # pragma: no cover - abstract
+        """Every ``layer_info`` map of ``images`` by name (runs under the caller's grad mode)."""
         raise NotImplementedError
 
     def extra_losses(self, output: TrainOutput, batch: Mapping[str, Any]) -> dict[str, Tensor]:

@@ -183,6 +183,7 @@ class BoT(ReIDModel):
         return g if self.fc is None else self.fc(g)
 
     def forward(self, images: Tensor) -> Tensor | TrainOutput:
+        """Eval: the (B, D) embedding; train: ``logits``, ``features``, ``embedding``."""
         x = self.backbone.forward_features(images)  # (B, C, H/16, W/16) with last stride 1
         return self.head(self._global(x))  # eval: (B, D); train: dict
 
@@ -198,6 +199,7 @@ class BoT(ReIDModel):
         return self.head.classify(embedding)
 
     def feature_maps(self, images: Tensor) -> dict[str, Tensor]:
+        """Backbone stages, ``global`` (and ``fc``) and ``embedding``, by ``layer_info`` name."""
         maps = self.backbone.named_maps(images)  # stem, [nl*], layer1 .. layer4
         maps["global"] = g = self.pool(maps["layer4"])  # (B, C)
         if self.fc is not None:

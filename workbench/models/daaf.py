@@ -242,6 +242,7 @@ class HolisticAttentionBranch(nn.Module):
         self.head = nn.Conv2d(width, 1, kernel_size=1)
 
     def forward(self, layer1: Tensor) -> Tensor:
+        """(B, C1, H/4, W/4) layer1 features → (B, 1, H', W') person-mask logits."""
         return self.head(self.decoder(self.encoder(layer1)))  # (B, 1, H', W')
 
 
@@ -447,6 +448,7 @@ class DAAF(BoT):
 
     # -- training ----------------------------------------------------------------------------
     def forward(self, images: Tensor) -> Tensor | TrainOutput:
+        """Eval: BoT's embedding; train: BoT's dict plus the branches' ``mask`` / ``keypoints``."""
         if not self.training:
             return super().forward(images)  # exactly BoT
         bb = self.backbone

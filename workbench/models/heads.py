@@ -36,6 +36,7 @@ class GlobalAvgPool(nn.Module):
     """
 
     def forward(self, x: Tensor) -> Tensor:
+        """(B, C, h, w) → (B, C) spatial mean."""
         return x.mean(dim=(2, 3))
 
 
@@ -62,6 +63,7 @@ class GeM(nn.Module):
             self.p = float(p)
 
     def forward(self, x: Tensor) -> Tensor:
+        """(B, C, h, w) → (B, C) generalised mean (mean of x^p)^(1/p), x clamped at eps."""
         p = self.p
         return x.clamp(min=self.eps).pow(p).mean(dim=(2, 3)).pow(1.0 / p)
 
@@ -145,6 +147,7 @@ class BNNeck(nn.Module):
         return self.classifier(embedding)
 
     def forward(self, global_feat: Tensor) -> Tensor | TrainOutput:
+        """Eval: the (B, D) embedding; train: ``logits``, ``features`` (pre-BN), ``embedding``."""
         if not self.training:
             return self.embed(global_feat)
         feat = self.bn(global_feat)  # (B, D), batch statistics
@@ -183,6 +186,7 @@ class PooledBNNeckModel(ReIDModel):
         raise NotImplementedError  # pragma: no cover - abstract
 
     def forward(self, images: Tensor) -> Tensor | TrainOutput:
+        """The BNNeck of GAP(``_run``): eval embedding or train dict."""
         return self.head(self.pool(self._run(images, None)))
 
     def pooling(self) -> Pooling:
@@ -194,6 +198,7 @@ class PooledBNNeckModel(ReIDModel):
         return self.head.classify(embedding)
 
     def feature_maps(self, images: Tensor) -> dict[str, Tensor]:
+        """The maps ``_run`` names, ``global`` and ``embedding``."""
         maps: dict[str, Tensor] = {}
         x = self._run(images, maps)
         maps["global"] = self.pool(x)

@@ -196,6 +196,7 @@ class AttributeDecompositionHead(nn.Module):
         nn.init.normal_(self.proj.weight, std=0.01)  # maps start near σ(0) = 1
 
     def forward(self, x: Tensor) -> Tensor:
+        """(B, C, h, w) → (B, M, h, w) positive attribute attention maps."""
         return positive_activation(self.proj(self.conv(x)))
 
 
@@ -321,6 +322,7 @@ class ComponentPool(nn.Module):
         self._pool = _Unregistered(pool)
 
     def forward(self, fmap: Tensor, aams: Tensor) -> Tensor:
+        """(B, C, h, w) map and (B, M, h, w) AAMs → (B, M·C): the map pooled under each AAM."""
         from workbench.models.heads import GlobalAvgPool
 
         b, c, h, w = fmap.shape
@@ -342,6 +344,7 @@ class ComponentEmbedding(nn.Module):
         self.m = num_attributes
 
     def forward(self, pooled: Tensor) -> Tensor:
+        """(B, M·C) pooled features → (B, M·D): the target's head on each attribute's feature."""
         b = pooled.shape[0]
         z = self._head.module.embed(pooled.reshape(b * self.m, -1))  # (B·M, D)
         return z.reshape(b, -1)
@@ -457,6 +460,7 @@ class Interpreter(ReIDModel):
         return f"target.backbone.{'maxpool' if stage == 'stem' else stage}"
 
     def train(self, mode: bool = True) -> Interpreter:
+        """Set the mode of the interpreter's own parts; the frozen target stays in eval mode."""
         super().train(mode)
         self.target.eval()  # frozen: BN statistics never update
         return self
@@ -496,6 +500,7 @@ class Interpreter(ReIDModel):
             return self.target.head.embed(self.target.pool(fmap))
 
     def forward(self, images: Tensor) -> Tensor | TrainOutput:
+        """Eval: the (B, M·D) attribute embeddings; train: the dict of the class docstring."""
         maps, pooled, comps = self._outputs(images)
         if not self.training:
             return comps
@@ -514,6 +519,7 @@ class Interpreter(ReIDModel):
         }  # type: ignore[return-value]
 
     def feature_maps(self, images: Tensor) -> dict[str, Tensor]:
+        """Every ``layer_info`` map (shared and own stages, ``target_map``, ``aam``, vectors)."""
         maps, _, _ = self._outputs(images)
         return {row.name: maps[row.name] for row in self.layer_info}
 

@@ -104,6 +104,7 @@ class IBN(nn.Module):
         self.BN = nn.BatchNorm2d(planes - self.half)
 
     def forward(self, x: Tensor) -> Tensor:
+        """Instance norm on the first ``half`` channels, batch norm on the rest."""
         a, b = torch.split(x, [self.half, x.shape[1] - self.half], dim=1)
         return torch.cat((self.IN(a.contiguous()), self.BN(b.contiguous())), dim=1)
 
@@ -134,6 +135,7 @@ class BasicBlock(nn.Module):
         self.downsample = downsample
 
     def forward(self, x: Tensor) -> Tensor:
+        """relu(bn(conv(relu(bn(conv(x))))) + shortcut(x))."""
         identity = x if self.downsample is None else self.downsample(x)
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
@@ -164,6 +166,7 @@ class Bottleneck(nn.Module):
         self.downsample = downsample
 
     def forward(self, x: Tensor) -> Tensor:
+        """1×1 → 3×3 → 1×1 convolutions plus the shortcut, then ReLU."""
         identity = x if self.downsample is None else self.downsample(x)
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.relu(self.bn2(self.conv2(out)))
@@ -197,6 +200,7 @@ class NonLocal(nn.Module):
         nn.init.zeros_(self.W[1].bias)
 
     def forward(self, x: Tensor) -> Tensor:
+        """x + W((θᵀφ / N) g): every position aggregates all N positions (dot-product non-local)."""
         b, _, h, w = x.shape
         theta = self.theta(x).flatten(2).transpose(1, 2)  # (B, N, inter)
         phi = self.phi(x).flatten(2)  # (B, inter, N)
@@ -222,6 +226,7 @@ class InputNorm(nn.Module):
         self.register_buffer("shift", (m_in - m) / s, persistent=False)
 
     def forward(self, x: Tensor) -> Tensor:
+        """Per-channel affine input normalisation ``x · scale + shift``."""
         return x * self.scale + self.shift
 
 
@@ -430,6 +435,7 @@ class ResNet(nn.Module):
         return x
 
     def forward(self, x: Tensor) -> Tensor:
+        """ImageNet logits: GAP of the last stage, then ``fc``."""
         x = torch.flatten(self.avgpool(self.forward_features(x)), 1)  # (B, num_features)
         return self.fc(x)
 

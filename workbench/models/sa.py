@@ -152,6 +152,7 @@ class SAWeights(nn.Module):
         self.mode = mode
 
     def forward(self, x: Tensor) -> Tensor:
+        """(B, C, h, w) → (B, 1, h, w) parameter-free attention weights (sum 1 over positions)."""
         return spatial_attention_weights(x, self.mode).to(x.dtype)
 
     def extra_repr(self) -> str:
@@ -171,6 +172,7 @@ class SpatialAttention(nn.Module):
         self.rescale = rescale
 
     def forward(self, x: Tensor) -> Tensor:
+        """``s · a ⊙ x`` with a the SA weights (s = h·w with ``rescale``, else 1)."""
         scale = x.shape[2] * x.shape[3] if self.rescale else 1
         return (scale * self.weights(x)) * x  # (B, 1, h, w) * (B, C, h, w)
 
@@ -210,6 +212,7 @@ class DeepSupervisionBranch(nn.Module):
         return self.sa(x) if self.sa is not None else x
 
     def forward(self, x: Tensor) -> Tensor:
+        """(B, C, h, w) stage map → (B, num_classes) logits of the deep-supervision classifier."""
         v = self.pool(self.cam_input(x))  # (B, C)
         v = self.conv(v[:, :, None, None]).flatten(1)  # (B, dim)
         if self.bn is not None:
@@ -263,6 +266,7 @@ class PartPool(nn.Module):
         return F.adaptive_avg_pool2d(x, (self.parts, 1)).flatten(2).transpose(1, 2)
 
     def forward(self, x: Tensor) -> Tensor:
+        """(B, C, h, w) → (B, P·C): the mean of each of P horizontal stripes."""
         return self.stripes(x).flatten(1)
 
 
@@ -274,6 +278,7 @@ class PartEmbedding(nn.Module):
         self.parts = parts
 
     def forward(self, v: Tensor) -> Tensor:
+        """(B, P·C) → (B, P·C) with each stripe's vector L2-normalised."""
         b = v.shape[0]
         return F.normalize(v.reshape(b, self.parts, -1), dim=2).flatten(1)
 
@@ -453,6 +458,7 @@ class SANet(ReIDModel):
         return x, stage_out
 
     def forward(self, images: Tensor) -> Tensor | TrainOutput:
+        """Eval: the (B, P·C) part embedding; train: the dict with part and deep logits."""
         x, stage_out = self._backbone(images, None)
         features = self.pool(x)  # (B, P·C)
         embedding = self.head(features)  # (B, P·C), each stripe L2-normalised
@@ -473,6 +479,7 @@ class SANet(ReIDModel):
         }
 
     def feature_maps(self, images: Tensor) -> dict[str, Tensor]:
+        """Stages, SA weights, ``global`` and ``embedding`` by ``layer_info`` name."""
         maps: dict[str, Tensor] = {}
         training = self.training
         self.training = False  # the SA weights are computed in the eval path

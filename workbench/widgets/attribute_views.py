@@ -261,6 +261,7 @@ class AttributeExplorer:
 
     @guarded
     def show(self) -> None:
+        """Display the app in the notebook."""
         if self.averages is None or self.attribute.value is None:
             return
         i = list(self.attribute.options).index(self.attribute.value)

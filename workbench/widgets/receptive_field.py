@@ -148,6 +148,7 @@ class ReceptiveFieldExplorer:
 
     @guarded
     def refresh(self) -> None:
+        """Recompute and redraw the maps of the current image, layer and point."""
         if not self.paths:
             raise ValueError("no images to explore: pass a list of paths or a split table")
         if not self.relation_layers and not self.attention_layers:
