@@ -48,6 +48,7 @@ which, if set, names target weights to load into a spec-built target).
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -376,6 +377,10 @@ class Interpreter(ReIDModel):
     reid_losses: ClassVar[bool] = False
 
     def __init__(self, config: InterpreterConfig, target: ReIDModel | None = None) -> None:
+        if target is not None and config.target_spec is None:  # the caller's config stays as is
+            from workbench.models.registry import model_spec
+
+            config = dataclasses.replace(config, target_spec=model_spec(target))
         super().__init__(config)
         self.target = self._build_target(config, target)
         _check_target(self.target)
@@ -440,11 +445,9 @@ class Interpreter(ReIDModel):
     def _build_target(config: InterpreterConfig, target: ReIDModel | None) -> ReIDModel:
         """The given target (a new interpreter), or an empty one built from ``target_spec``
         whose weights come with the interpreter's own state dict."""
-        from workbench.models.registry import build_model_from_spec, model_spec
+        from workbench.models.registry import build_model_from_spec
 
         if target is not None:
-            if config.target_spec is None:
-                config.target_spec = model_spec(target)
             return target
         if config.target_spec is None:
             raise ModelConfigError(
