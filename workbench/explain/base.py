@@ -46,6 +46,7 @@ __all__ = [
     "Explanation",
     "MapResult",
     "PairExplanation",
+    "Target",
     "UnknownExplainerError",
     "capture_layer",
     "explain",
@@ -151,6 +152,30 @@ class PairExplanation:
 
     def __len__(self) -> int:
         return self.distance.shape[0]
+
+
+class Target:
+    """Base of the targets in :mod:`workbench.explain.targets` (dataclasses holding tensors).
+
+    Explainers move a ``Target`` to the model's device (:meth:`to`) and give each image of a
+    batch its own reference (:meth:`select`, used when captum repeats inputs); any other callable
+    ``(embedding, model) -> (B,)`` is used as it is.
+    """
+
+    def to(self, device: str | torch.device) -> Target:
+        """The target with its tensors on ``device``."""
+        moved = {k: v.to(device) for k, v in vars(self).items() if isinstance(v, Tensor)}
+        return dataclasses.replace(self, **moved) if moved else self  # type: ignore[type-var]
+
+    def select(self, rows: Tensor) -> Target:
+        """The target for the images ``rows`` of its batch (per-image references follow)."""
+        per_image = {"reference": 2, "label": 1}  # field → its dim when given per image
+        picked = {
+            k: v[rows]
+            for k, v in vars(self).items()
+            if isinstance(v, Tensor) and per_image.get(k) == v.dim() and v.numel() > 1
+        }
+        return dataclasses.replace(self, **picked) if picked else self  # type: ignore[type-var]
 
 
 # -- hooks --------------------------------------------------------------------------------------
@@ -451,7 +476,7 @@ class Explainer:
         """Maps of a (B, 3, H, W) batch for ``target`` (None for read-outs), packaged."""
         _check_images(images)
         images = images.to(self.device)
-        if target is not None and hasattr(target, "to"):
+        if isinstance(target, Target):
             target = target.to(self.device)
         with eval_mode(self.model):
             result = self.compute(images, target)

@@ -24,6 +24,7 @@ from workbench.explain.base import (
     Explainer,
     ExplainError,
     MapResult,
+    Target,
     _score,
     pair_similarity,
     register_explainer,
@@ -107,8 +108,7 @@ class CaptumAttribution(Explainer):
         def forward(x: Tensor, rows: Tensor) -> Tensor:
             # captum repeats inputs (IntegratedGradients' steps, Occlusion's windows) and the
             # extra ``rows`` argument alike: per-image references follow their image
-            select = getattr(target, "select", None)
-            chosen = select(rows.long()) if callable(select) else target
+            chosen = target.select(rows.long()) if isinstance(target, Target) else target
             return _score(chosen, self.model(x), self.model, x.shape[0])
 
         rows = torch.arange(images.shape[0], device=images.device)

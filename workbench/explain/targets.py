@@ -16,13 +16,14 @@ their reference tensors and move with :meth:`to`, so explanations stay on the mo
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
 from workbench.evaluate.distance import pair_distance, pair_similarity, ranking_metric
 from workbench.explain.base import ExplainError
+from workbench.explain.base import Target as _Target
 from workbench.models.base import Capability, capabilities_of
 
 __all__ = [
@@ -44,25 +45,6 @@ def _reference(reference: Tensor, embedding: Tensor, name: str) -> Tensor:
             f"shape {tuple(embedding.shape)}; pass one (D,) embedding or one per image (B, D)"
         )
     return ref.to(embedding.device, embedding.dtype)
-
-
-class _Target:
-    """Base: targets holding tensors move with ``.to(device)``."""
-
-    def to(self, device: str | torch.device) -> _Target:
-        """The target with its tensors on ``device``."""
-        moved = {k: v.to(device) for k, v in vars(self).items() if isinstance(v, Tensor)}
-        return replace(self, **moved) if moved else self  # type: ignore[type-var]
-
-    def select(self, rows: Tensor) -> _Target:
-        """The target for the images ``rows`` of its batch (per-image references follow)."""
-        per_image = {"reference": 2, "label": 1}  # field → its dim when given per image
-        picked = {
-            k: v[rows]
-            for k, v in vars(self).items()
-            if isinstance(v, Tensor) and per_image.get(k) == v.dim() and v.numel() > 1
-        }
-        return replace(self, **picked) if picked else self  # type: ignore[type-var]
 
 
 @dataclass(repr=False)
