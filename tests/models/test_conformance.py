@@ -297,3 +297,19 @@ def test_a_daaf_without_its_partial_branch_declares_no_shuffle() -> None:
     assert Capability.CONV_SHUFFLE not in hab_only.capabilities
     neither = build_model("daaf", DAAFConfig.tiny(pab=False, hab=False))
     assert not {Capability.BRANCH_OUTPUTS, Capability.CONV_SHUFFLE} & neither.capabilities
+
+
+def test_modules_outside_the_contract_declare_with_the_same_attribute() -> None:
+    class Plain(torch.nn.Module):
+        pass
+
+    class Declares(torch.nn.Module):
+        capabilities = frozenset({"identity_logits"})
+
+    class Inherits(Declares):
+        pass
+
+    assert capabilities_of(Plain()) == frozenset()
+    assert capabilities_of(Inherits()) == {Capability.IDENTITY_LOGITS}
+    with pytest.raises(ValueError):  # a name that is not a capability fails, not ignored
+        capabilities_of(type("Typo", (torch.nn.Module,), {"capabilities": {"clasify"}})())

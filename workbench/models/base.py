@@ -364,7 +364,10 @@ def capabilities_of(model: nn.Module) -> frozenset[Capability]:
     contract declares them with the same class attribute (none if it has no such attribute)."""
     if isinstance(model, ReIDModel):
         return model.capabilities
-    return frozenset(Capability(c) for c in vars(type(model)).get("capabilities", ()))
+    declared = next(
+        (vars(c)["capabilities"] for c in type(model).__mro__ if "capabilities" in vars(c)), ()
+    )
+    return frozenset(Capability(c) for c in declared)
 
 
 def get_layer_info(model: nn.Module, name: str) -> LayerInfo:
