@@ -45,7 +45,7 @@ def main() -> None:
     batch = collate([ds[i] for i in range(len(ds))])
     with torch.no_grad():
         out = model.branch_outputs(batch["image"])
-        table = model.pab.shuffle(out["layer4"])
+        table = model.conv_shuffle(out["layer4"])
     target = batch["mask"][:, None].float()
     target = F.interpolate(target, size=out["mask"].shape[-2:], mode="area") > 0.5
     pred = out["mask"] > 0.5

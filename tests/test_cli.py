@@ -215,3 +215,37 @@ def test_triplet_normalize_flag_reaches_the_run_config(tiny_synth, tmp_path):
     assert not json.loads((tmp_path / "off" / "config.json").read_text())["loss"][
         "triplet_normalize"
     ]
+
+
+def test_list_names_the_explanation_methods_each_model_supports(capsys):
+    from workbench.cli import model_methods
+    from workbench.explain import list_explainers
+    from workbench.models import build_model, list_models, model_config_class
+
+    methods = model_methods()
+    assert list(methods) == list_models()
+    for name in ("bot", "daaf", "ianet"):
+        model = build_model(name, model_config_class(name).tiny())
+        assert methods[name] == list_explainers(model)
+    assert "shuffle" in methods["daaf"] and "shuffle" not in methods["bot"]
+    assert "receptive_field" in methods["ianet"] and "cam" in methods["sa"]
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    lines = out.split("explanation methods of each model")[1].splitlines()
+    daaf = next(line for line in lines if line.split()[:1] == ["daaf"])
+    assert daaf.split(None, 1)[1] == ", ".join(methods["daaf"])
+
+
+def test_every_sub_command_names_its_function(tmp_path):
+    """The parser carries each sub-command's function (no table filled while building it)."""
+    import argparse
+
+    from workbench.cli import build_parser
+
+    parser = build_parser()
+    subs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    for name, sub in subs.choices.items():
+        run = sub.get_default("run")
+        assert callable(run) and run.__name__ == "_" + name.replace("-", "_"), name
+    args = parser.parse_args(["synth", "--out", str(tmp_path / "s")])
+    assert args.run is subs.choices["synth"].get_default("run")

@@ -25,7 +25,7 @@ from workbench.cli_support import (
     run_guarded,
 )
 
-_COMMANDS: dict[str, Callable[[argparse.Namespace], int | None]] = {}
+Command = Callable[[argparse.Namespace], int | None]
 
 
 def _synth(args: argparse.Namespace) -> int:
@@ -172,7 +172,7 @@ def _export(args: argparse.Namespace) -> int:
 
 def _explain(args: argparse.Namespace) -> int:
     from workbench.data.readers import load_split
-    from workbench.explain.report import faithfulness_report
+    from workbench.evaluate.report import faithfulness_report
     from workbench.pretrained import load_pretrained
 
     params = args.params or {}
@@ -240,7 +240,7 @@ def _figures(args: argparse.Namespace) -> int:
 
 def _aam_eval(args: argparse.Namespace) -> int:
     """``workbench aam-eval``: explanation metrics of an AAM interpreter (+ its card)."""
-    from workbench.explain.aam import interpreter_report
+    from workbench.train.aam import interpreter_report
 
     report = interpreter_report(
         args.weights, args.data, out=args.out, card=args.card, target_name=args.target_name
@@ -252,7 +252,7 @@ def _aam_eval(args: argparse.Namespace) -> int:
 
 def _aam_study(args: argparse.Namespace) -> int:
     """``workbench aam-study``: interpreters sharing N = 1..5 stages (supplementary Table 1)."""
-    from workbench.explain.aam import stage_study
+    from workbench.train.aam import stage_study
 
     table = stage_study(
         args.target,
@@ -293,13 +293,31 @@ def _import_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+def model_methods() -> dict[str, list[str]]:
+    """Each registered model → the explanation methods it supports (read from its declared
+    layer kinds and capabilities on a ``tiny()`` instance of its config)."""
+    import torch
+
+    from workbench.explain import list_explainers
+    from workbench.models.registry import build_model, list_models, model_config_class
+
+    out = {}
+    with torch.random.fork_rng():  # building draws random weights: leave the caller's stream
+        for name in list_models():
+            out[name] = list_explainers(build_model(name, model_config_class(name).tiny()))
+    return out
+
+
 def _list(args: argparse.Namespace) -> int:
-    from workbench.models.registry import list_models
     from workbench.pretrained import list_pretrained
 
+    methods = model_methods()
     print("models (workbench train --model NAME):")
-    for name in list_models():
+    for name in methods:
         print(f"  {name}")
+    print("explanation methods of each model (workbench explain --method NAME):")
+    for name, supported in methods.items():
+        print(f"  {name:<12} {', '.join(supported)}")
     print("weights (workbench eval --weights NAME):")
     cards = list_pretrained()
     for card in cards:
@@ -336,7 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--domain", type=int, default=0, help="0 = default cameras; 1, 2.. = another site"
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    _COMMANDS["synth"] = _synth
+    p.set_defaults(run=_synth)
 
     p = sub.add_parser("train", help="train a registered model (also under torchrun)")
     p.add_argument("--model", default=None, help="registry name (default: bot)")
@@ -375,7 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--target", default=None, help="--model interpreter: weights of the model to explain"
     )
     p.add_argument("--quiet", action="store_true", help="no progress bars or epoch lines")
-    _COMMANDS["train"] = _train
+    p.set_defaults(run=_train)
 
     p = sub.add_parser("eval", help="evaluate weights on a dataset's query/gallery")
     p.add_argument(
@@ -396,7 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _import_arguments(p)
-    _COMMANDS["eval"] = _eval
+    p.set_defaults(run=_eval)
 
     p = sub.add_parser(
         "export", help="ship a finished run or an imported checkpoint (safetensors + card)"
@@ -410,7 +428,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace weights of the same name")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _import_arguments(p)
-    _COMMANDS["export"] = _export
+    p.set_defaults(run=_export)
 
     p = sub.add_parser("zoo", help="one table of every shipped model on a dataset's test split")
     p.add_argument("--data", required=True, help="dataset root (e.g. data/synth)")
@@ -422,7 +440,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=positive_int, default=5, help="timed forwards per latency")
     p.add_argument("--workers", type=non_negative_int, default=2, help="image-decoding threads")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    _COMMANDS["zoo"] = _zoo
+    p.set_defaults(run=_zoo)
 
     p = sub.add_parser(
         "explain", help="score a method's heat maps on a split against the person masks"
@@ -447,7 +465,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--report", required=True, type=output_dir, help="output folder: summary.csv/.md, pairs.csv"
     )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    _COMMANDS["explain"] = _explain
+    p.set_defaults(run=_explain)
 
     p = sub.add_parser("figures", help="paper figures from code (PDF + PNG per figure)")
     p.add_argument("names", nargs="*", help="figure names (see --list)")
@@ -458,7 +476,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="which images are shown")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    _COMMANDS["figures"] = _figures
+    p.set_defaults(run=_figures)
 
     p = sub.add_parser("aam-eval", help="AAM interpreter: ADRE, X-mAP, rank-1/mAP, localisation")
     p.add_argument("--weights", required=True, help="interpreter weights (name or path)")
@@ -468,7 +486,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--card", default=None, help="model card to add the metrics to")
     p.add_argument("--target-name", default=None, help="shipped name of the target (card)")
-    _COMMANDS["aam-eval"] = _aam_eval
+    p.set_defaults(run=_aam_eval)
 
     p = sub.add_parser("aam-study", help="AAM interpreters sharing N = 1..5 target stages")
     p.add_argument("--target", required=True, help="weights of the model to explain")
@@ -483,7 +501,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=positive_int, default=None, help="epochs per interpreter")
     p.add_argument("--max-steps", type=int, default=None, help="cap steps per epoch")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    _COMMANDS["aam-study"] = _aam_study
+    p.set_defaults(run=_aam_study)
 
     p = sub.add_parser(
         "demo", help="the main job: data, contact sheet, shipped baseline, rank list"
@@ -492,10 +510,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="outputs", type=output_dir, help="where figures go")
     p.add_argument("--ids", type=positive_int, default=None, help="identities (default 500)")
     p.add_argument("--seed", type=int, default=0, help="dataset seed")
-    _COMMANDS["demo"] = _demo
+    p.set_defaults(run=_demo)
 
-    sub.add_parser("list", help="registered models and the weights found (names, metrics)")
-    _COMMANDS["list"] = _list
+    p = sub.add_parser(
+        "list", help="registered models, the explanation methods each supports, and the weights"
+    )
+    p.set_defaults(run=_list)
     return parser
 
 
@@ -504,7 +524,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv  # accepted before or after the sub-command
     args = build_parser().parse_args([a for a in argv if a != "--debug"])
-    return run_guarded(args.command, lambda: _COMMANDS[args.command](args), debug=debug)
+    run: Command = args.run  # each sub-parser names its function (set_defaults)
+    return run_guarded(args.command, lambda: run(args), debug=debug)
 
 
 if __name__ == "__main__":

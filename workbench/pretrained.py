@@ -166,6 +166,40 @@ def load_pretrained(
     return model.to(device).eval()
 
 
+def build_model_with_target(name: str, **config: Any) -> nn.Module:
+    """Build registered model ``name`` from config fields, loading the model it is built around.
+
+    A model that ``takes_target`` (the AAM interpreter) is given its target as a model: the
+    weights its ``target`` field names are loaded here (a shipped name or a path; unknown names
+    fail listing the shipped ones) and their card fills ``target_spec`` and ``target_sha256``.
+    With ``target_spec`` already set and ``pretrained`` naming target weights, those weights are
+    loaded into a target built from the spec. Any other model is built as ``build_model`` does.
+    """
+    from workbench.models.registry import (
+        build_config,
+        build_model,
+        build_model_from_spec,
+        get_model_class,
+    )
+
+    cls = get_model_class(name)
+    if not cls.takes_target:
+        return build_model(name, **config)
+    target = None
+    if config.get("target_spec") is None and config.get("target") is not None:
+        target = load_pretrained(config["target"])
+        card = target.card
+        config = {
+            **config,
+            "target_spec": {"name": card["architecture"], "config": card["model_config"]},
+            "target_sha256": card["sha256"],
+        }
+    elif config.get("target_spec") is not None and config.get("pretrained") is not None:
+        target = build_model_from_spec(config["target_spec"])
+        target.load_state_dict(load_pretrained(config["pretrained"]).state_dict())
+    return cls(build_config(name, **config), target=target)
+
+
 def _build_and_load(weights: Path, architecture: str, model_config: dict[str, Any]) -> nn.Module:
     """The model a card names, with the float32 copy of the tensors in ``weights``."""
     from safetensors import SafetensorError

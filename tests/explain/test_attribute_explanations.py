@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from workbench.explain.attributes import average_aams, explain_pair
+from workbench.evaluate.interpretations import average_aams
+from workbench.explain.attributes import explain_pair
 from workbench.models import build_model
 from workbench.models.interpreter import InterpreterConfig
 

@@ -93,3 +93,21 @@ def test_list_explainers_filters_by_model():
     bot = build_model("bot", model_config_class("bot").tiny())
     assert "attention" not in list_explainers(bot)  # BoT has no attention module
     assert "gradcam" in list_explainers(HandModel())
+
+
+def test_discovery_imports_only_the_method_modules():
+    """Asking for the registry imports the files that register a method, not the attribute
+    tables, the metrics or the rank-list helpers (nor anything of evaluate's report / train)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from workbench.explain import list_explainers; list_explainers(); "
+        "print(' '.join(sorted(m for m in sys.modules if m.startswith('workbench.'))))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert {"workbench.explain.gradcam", "workbench.explain.shuffle"} <= set(out)
+    for job in ("explain.attributes", "explain.metrics", "evaluate.report", "train.aam"):
+        assert f"workbench.{job}" not in out

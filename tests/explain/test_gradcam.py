@@ -201,3 +201,41 @@ def test_row_aligned_queries_each_use_their_own_query(bot, images):
     q, _, _ = pair_gradcam(pooled_head(bot)[1], maps[:2], maps[2:])
     q1, _, _ = pair_gradcam(pooled_head(bot)[1], maps[1:2], maps[3:4])
     torch.testing.assert_close(q[1], q1[0], rtol=1e-4, atol=1e-6)
+
+
+def test_broadcast_pairs_at_attention_weights_repeat_the_query_at_the_input():
+    """RGA's spatial attention map weighs the features of its own batch
+    (``batch_may_grow=False``): a broadcast query is repeated at the input, and the maps equal
+    pairs one by one."""
+    from workbench.models import build_model, get_layer_info, model_config_class
+
+    torch.manual_seed(0)
+    model = build_model("rga", model_config_class("rga").tiny()).eval()
+    assert not get_layer_info(model, "attention3").batch_may_grow
+    x = torch.randn(3, 3, *model.config.input_size)
+    together = explain_pair("gradcam", model, x[:1], x[1:], layer="attention3")
+    for i in (0, 1):
+        alone = explain_pair("gradcam", model, x[:1], x[1 + i : 2 + i], layer="attention3")
+        torch.testing.assert_close(together.query.maps[i], alone.query.maps[0])
+        torch.testing.assert_close(together.gallery.maps[i], alone.gallery.maps[0])
+
+
+def test_a_runtime_error_in_a_pair_is_not_retried(bot, images):
+    """Only a declared layer repeats the query at the input; any other RuntimeError (CUDA out
+    of memory) reaches the caller instead of being retried with a larger batch."""
+
+    class OutOfMemoryOnce(torch.nn.Module):
+        def __init__(self, model):
+            super().__init__()
+            self.model, self.layer_info, self.calls = model, model.layer_info, 0
+
+        def forward(self, x):
+            self.calls += 1
+            if self.calls == 1:
+                raise RuntimeError("CUDA out of memory (simulated)")
+            return self.model(x)
+
+    flaky = OutOfMemoryOnce(bot)
+    flaky.layer_info = [r.prefixed("model") for r in bot.layer_info]
+    with pytest.raises(RuntimeError, match="out of memory"):
+        explain_pair("gradcam", flaky, images[:1], images[1:], layer="layer3")

@@ -10,7 +10,7 @@ from explain_helpers import tiny_bot
 
 from workbench.data.dataset import read_image
 from workbench.data.readers import load_split
-from workbench.explain.report import choose_pairs, faithfulness_report
+from workbench.evaluate.report import choose_pairs, faithfulness_report
 
 
 def test_choose_pairs_takes_the_closest_true_match_from_another_camera():
@@ -65,7 +65,7 @@ def test_report_without_curves_keeps_the_mask_scores(tiny_synth):
 
 def test_matched_subsplit_pairs_equal_the_whole_gallery_pairs(tiny_synth):
     """Leaving out every gallery identity but the sampled queries' changes no query's pair."""
-    from workbench.explain.report import split_distances
+    from workbench.evaluate.report import split_distances
     from workbench.viz.figures.samples import matched_subsplit
 
     split = load_split(tiny_synth)

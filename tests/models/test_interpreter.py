@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from workbench.models import build_model
+from workbench.models import ModelConfigError, build_model
 from workbench.models.bot import BoT, BoTConfig
 from workbench.models.interpreter import (
     InterpreterConfig,
@@ -220,3 +220,19 @@ def test_default_attributes_follow_the_schema() -> None:
     duke = InterpreterConfig.tiny(attributes=(), schema="dukemtmc")
     assert len(market.attributes) == 26 and "age" not in market.attributes
     assert len(duke.attributes) == 23 and "boots" in duke.attributes
+
+
+def test_a_given_target_is_used_and_the_callers_config_is_left_alone() -> None:
+    """The interpreter is handed its target model (it opens no file): the target's spec goes
+    into the interpreter's own config, not into the config object the caller passed."""
+    from workbench.models import model_spec
+    from workbench.models.interpreter import Interpreter
+
+    torch.manual_seed(0)
+    bot = BoT(BoTConfig.tiny()).eval()
+    config = InterpreterConfig.tiny(target="not/a/file.safetensors", target_spec=None)
+    model = Interpreter(config, target=bot)
+    assert model.target is bot and config.target_spec is None
+    assert model.config.target_spec == model_spec(bot)
+    with pytest.raises(ModelConfigError, match="build_model_with_target"):
+        Interpreter(config)

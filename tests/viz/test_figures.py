@@ -152,7 +152,7 @@ def test_sa_failure_figure_picks_the_query_only_sa_gets_right(tiny_models, split
     person with plain GAP (both right within the camera), framed green / red accordingly."""
     import numpy as np
 
-    import workbench.explain.report as report
+    import workbench.evaluate.report as report
     from workbench.viz.figures.sa import sa_fig6
 
     q, g = split.query, split.gallery

@@ -1,6 +1,6 @@
 """Stand-ins with the interpreter interface of the attribute views (no trained AAM needed).
 
-``FakeInterpreter`` has ``attribute_names`` and ``interpret(images).aams`` (B, M, h, w): attribute
+``FakeInterpreter`` declares the interpreter capability and has ``attribute_names`` and ``interpret(images).aams`` (B, M, h, w): attribute
 k's map is the sigmoid of colour channel k of the input at a quarter of its resolution — a
 hand-made, deterministic map that tests can recompute.
 """
@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import torch
 
+from workbench.models import Capability
+
 
 class FakeInterpreter(torch.nn.Module):
+    capabilities = frozenset({Capability.ATTRIBUTE_INTERPRETER})
     attribute_names = ("backpack", "hat")
 
     def __init__(self, input_size: tuple[int, int] = (32, 16)) -> None:

@@ -208,7 +208,7 @@ def test_attribute_explorer_averages_and_messages(split):
     images = torch.cat([b["image"] for b in make_loader(split.query, 32, 16)])
     aams = model.interpret(images).aams
     labels = np.array([p % 2 for p in split.query.pid])
-    from workbench.explain.attributes import average_aams
+    from workbench.evaluate.interpretations import average_aams
     from workbench.widgets import attribute_views
 
     matrix = attribute_views._labels(attrs, split.query.pid.to_numpy(), list(model.attribute_names))

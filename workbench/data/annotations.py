@@ -12,10 +12,15 @@ v = 0 outside the image / not labelled, 1 labelled but occluded, 2 visible.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from torch import Tensor
 
 COCO_KEYPOINTS: tuple[str, ...] = (
     "nose", "left_eye", "right_eye", "left_ear", "right_ear",
@@ -52,6 +57,38 @@ PART_LABELS: dict[int, str] = {
     5: "backpack",
     6: "bag",
     7: "handbag",
+}
+
+_LABEL = {name: k for k, name in PART_LABELS.items()}
+# region of each attribute as part labels of annotations.PART_LABELS
+ATTRIBUTE_REGIONS: dict[str, tuple[int, ...]] = {
+    "hat": (_LABEL["head"],),
+    "hair": (_LABEL["head"],),
+    "backpack": (_LABEL["backpack"],),
+    "bag": (_LABEL["bag"],),
+    "handbag": (_LABEL["handbag"],),
+    "up": (_LABEL["upper body"],),
+    "down": (_LABEL["lower body"],),
+    "clothes": (_LABEL["lower body"],),
+    **{
+        f"up{c}": (_LABEL["upper body"],)
+        for c in ("black", "white", "red", "purple", "yellow", "gray", "blue", "green", "brown")
+    },
+    **{
+        f"down{c}": (_LABEL["lower body"],)
+        for c in (
+            "black",
+            "white",
+            "pink",
+            "purple",
+            "yellow",
+            "gray",
+            "blue",
+            "green",
+            "brown",
+            "red",
+        )
+    },
 }
 
 MASK_DIR = "masks"
@@ -98,3 +135,29 @@ def read_keypoints(path: str | Path) -> dict[str, np.ndarray]:
         )
     arr = df[keypoint_columns()].to_numpy(np.float32).reshape(len(df), len(COCO_KEYPOINTS), 3)
     return dict(zip(df["name"].astype(str), arr, strict=True))
+
+
+def attribute_region_masks(
+    parts: Tensor, attributes: Sequence[str], size: tuple[int, int] | None = None
+) -> tuple[Tensor, list[str]]:
+    """Region masks of the region-tied attributes from part-label maps.
+
+    Args:
+        parts: (B, H, W) int part labels (``annotations.PART_LABELS``).
+        attributes: attribute names (those not in ``ATTRIBUTE_REGIONS`` are skipped).
+        size: (h, w) to area-average the masks to (the AAM grid), or None for full size.
+
+    Returns:
+        ``(masks (B, R, h, w) float in [0, 1], names of the R region-tied attributes)``.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    names = [a for a in attributes if a in ATTRIBUTE_REGIONS]
+    masks = torch.stack(
+        [torch.isin(parts, torch.tensor(ATTRIBUTE_REGIONS[a], device=parts.device)) for a in names],
+        dim=1,
+    ).float()  # (B, R, H, W)
+    if size is not None and tuple(masks.shape[-2:]) != tuple(size):
+        masks = F.adaptive_avg_pool2d(masks, size)
+    return masks, names

@@ -23,6 +23,7 @@ class Attribute:
 
     @property
     def binary(self) -> bool:
+        """Whether the attribute has two values (no / yes)."""
         return len(self.values) == 2
 
 

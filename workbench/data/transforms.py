@@ -74,6 +74,7 @@ class RandomTransform(Transform):
         self.rng = np.random.default_rng(seed)
 
     def reseed(self, seed: SeedLike) -> None:
+        """Restart the transform's random stream from ``seed``."""
         self.rng = np.random.default_rng(seed)
 
     def _gen(self, rng: np.random.Generator | None) -> np.random.Generator:

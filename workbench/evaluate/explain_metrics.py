@@ -22,56 +22,23 @@ image (the chance level of a map that ignores the image).
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
-from workbench.data.annotations import PART_LABELS
+from workbench.data.annotations import ATTRIBUTE_REGIONS, PART_LABELS, attribute_region_masks
+from workbench.data.split import Split
 
 __all__ = [
-    "ATTRIBUTE_REGIONS",
     "adre",
-    "attribute_region_masks",
     "evaluate_interpreter",
     "localisation_scores",
     "x_ap",
     "x_map",
 ]
-
-_LABEL = {name: k for k, name in PART_LABELS.items()}
-# region of each attribute as part labels of annotations.PART_LABELS
-ATTRIBUTE_REGIONS: dict[str, tuple[int, ...]] = {
-    "hat": (_LABEL["head"],),
-    "hair": (_LABEL["head"],),
-    "backpack": (_LABEL["backpack"],),
-    "bag": (_LABEL["bag"],),
-    "handbag": (_LABEL["handbag"],),
-    "up": (_LABEL["upper body"],),
-    "down": (_LABEL["lower body"],),
-    "clothes": (_LABEL["lower body"],),
-    **{
-        f"up{c}": (_LABEL["upper body"],)
-        for c in ("black", "white", "red", "purple", "yellow", "gray", "blue", "green", "brown")
-    },
-    **{
-        f"down{c}": (_LABEL["lower body"],)
-        for c in (
-            "black",
-            "white",
-            "pink",
-            "purple",
-            "yellow",
-            "gray",
-            "blue",
-            "green",
-            "brown",
-            "red",
-        )
-    },
-}
 
 
 def _ap_rows(relevant: np.ndarray, denominator: np.ndarray) -> np.ndarray:
@@ -149,29 +116,6 @@ def adre(d: Tensor | np.ndarray, d_hat: Tensor | np.ndarray) -> float:
     return float(np.mean(np.abs(a[keep] - b[keep]) / a[keep]))
 
 
-def attribute_region_masks(
-    parts: Tensor, attributes: Sequence[str], size: tuple[int, int] | None = None
-) -> tuple[Tensor, list[str]]:
-    """Region masks of the region-tied attributes from part-label maps.
-
-    Args:
-        parts: (B, H, W) int part labels (``annotations.PART_LABELS``).
-        attributes: attribute names (those not in ``ATTRIBUTE_REGIONS`` are skipped).
-        size: (h, w) to area-average the masks to (the AAM grid), or None for full size.
-
-    Returns:
-        ``(masks (B, R, h, w) float in [0, 1], names of the R region-tied attributes)``.
-    """
-    names = [a for a in attributes if a in ATTRIBUTE_REGIONS]
-    masks = torch.stack(
-        [torch.isin(parts, torch.tensor(ATTRIBUTE_REGIONS[a], device=parts.device)) for a in names],
-        dim=1,
-    ).float()  # (B, R, H, W)
-    if size is not None and tuple(masks.shape[-2:]) != tuple(size):
-        masks = F.adaptive_avg_pool2d(masks, size)
-    return masks, names
-
-
 def localisation_scores(
     aams: Tensor,
     parts: Tensor | None,
@@ -232,7 +176,7 @@ def localisation_scores(
 
 def evaluate_interpreter(
     model: torch.nn.Module,
-    split,
+    split: Split,
     height: int,
     width: int,
     attributes: pd.DataFrame,
@@ -240,7 +184,7 @@ def evaluate_interpreter(
     chunk: int = 64,
     overflow: float = 2.0,
     progress: bool = False,
-) -> dict:
+) -> dict[str, Any]:
     """All explanation metrics of an interpreter on ``split.query`` × ``split.gallery``.
 
     Args:
@@ -258,8 +202,8 @@ def evaluate_interpreter(
         distilled) and ``target_rank1_cosine``/``target_mAP_cosine`` (the zoo's protocol).
     """
     from workbench.evaluate.distance import compute_distance
+    from workbench.evaluate.interpretations import interpret_table
     from workbench.evaluate.ranking import evaluate_ranking
-    from workbench.explain.attributes import interpret_table
     from workbench.models.interpreter import contributions, pairwise_distances
 
     q_tab, g_tab = split.query, split.gallery

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
@@ -52,7 +53,7 @@ class RankingResult:
 
 
 def make_loader(
-    table, height: int, width: int, batch_size: int = 128, workers: int = 2
+    table: pd.DataFrame, height: int, width: int, batch_size: int = 128, workers: int = 2
 ) -> Iterable[dict[str, Any]]:
     """Test-time batches (resize + normalise) of one table: threads decode at reduced size.
 

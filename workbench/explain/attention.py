@@ -9,7 +9,12 @@ own map (and the pair's distance).
 
 from __future__ import annotations
 
-from workbench.explain.base import Explainer, register_explainer
+from collections.abc import Callable
+
+from torch import Tensor, nn
+
+from workbench.explain.base import Explainer, MapResult, register_explainer
+from workbench.models.base import LayerInfo
 
 __all__ = ["AttentionMap"]
 
@@ -22,11 +27,12 @@ class AttentionMap(Explainer):
     needs_target = False
 
     @classmethod
-    def candidate_layers(cls, model):
+    def candidate_layers(cls, model: nn.Module) -> list[LayerInfo]:
         """One-channel attention maps (RGA ``attention1..4``, SA ``sa1..``); the attended
         features (``att4``, ``ia3``) and relation maps have explainers of their own."""
         return [r for r in super().candidate_layers(model) if r.channels == 1]
 
-    def compute(self, images, target):
+    def compute(self, images: Tensor, target: Callable[..., Tensor] | None) -> MapResult:
+        """The layer's (B, 1, h, w) output as (B, h, w); no scores."""
         maps = self.activations(images)  # (B, 1, h, w)
-        return maps[:, 0], None
+        return MapResult(maps[:, 0])

@@ -5,7 +5,12 @@ that overrides one hook:
 
 * gradient methods (Grad-CAM and its relatives) override :meth:`Explainer.combine`, which turns
   the layer's activations ``A`` (B, C, h, w) and the gradients ``∂score/∂A`` into maps;
-* read-out methods (attention maps, CAM, relation maps) override :meth:`Explainer.compute`.
+* read-out methods (attention maps, CAM, relation maps) override :meth:`Explainer.compute`,
+  which returns a :class:`MapResult` (maps, scores, names, extras) and keeps nothing on the
+  explainer.
+
+What a model can do is read from its declaration (``layer_info`` kinds and
+``model.capabilities``, :mod:`workbench.models.base`), never probed.
 
 The base class owns everything else: eval mode, the device, the forward hook on the chosen layer
 (always removed, on success and on error), gradients **down to that layer only** (the hook hands
@@ -20,9 +25,11 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import torch
@@ -37,7 +44,9 @@ __all__ = [
     "ExplainError",
     "Explainer",
     "Explanation",
+    "MapResult",
     "PairExplanation",
+    "Target",
     "UnknownExplainerError",
     "capture_layer",
     "explain",
@@ -94,6 +103,7 @@ class Explanation:
         return flat[:, 0] if maps.dim() == 3 else flat
 
     def to(self, device: str | torch.device) -> Explanation:
+        """The same explanation with its maps and scores on ``device``."""
         scores = None if self.scores is None else self.scores.to(device)
         return dataclasses.replace(self, maps=self.maps.to(device), scores=scores)
 
@@ -103,6 +113,23 @@ class Explanation:
             index = slice(index, index + 1 if index != -1 else None)
         scores = None if self.scores is None else self.scores[index]
         return dataclasses.replace(self, maps=self.maps[index], scores=scores)
+
+
+@dataclass
+class MapResult:
+    """What :meth:`Explainer.compute` returns for a batch of B images.
+
+    Attributes:
+        maps: (B, h, w) or (B, k, h, w), raw, at the layer's resolution.
+        scores: (B,) the explained score of each image, or None (read-outs).
+        names: labels of the k maps (None: the explainer's :meth:`Explainer.map_names`).
+        extras: method-specific results (e.g. the shuffle's ``score`` and ``grid``).
+    """
+
+    maps: Tensor
+    scores: Tensor | None = None
+    names: tuple[str, ...] | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -125,6 +152,30 @@ class PairExplanation:
 
     def __len__(self) -> int:
         return self.distance.shape[0]
+
+
+class Target:
+    """Base of the targets in :mod:`workbench.explain.targets` (dataclasses holding tensors).
+
+    Explainers move a ``Target`` to the model's device (:meth:`to`) and give each image of a
+    batch its own reference (:meth:`select`, used when captum repeats inputs); any other callable
+    ``(embedding, model) -> (B,)`` is used as it is.
+    """
+
+    def to(self, device: str | torch.device) -> Target:
+        """The target with its tensors on ``device``."""
+        moved = {k: v.to(device) for k, v in vars(self).items() if isinstance(v, Tensor)}
+        return dataclasses.replace(self, **moved) if moved else self  # type: ignore[type-var]
+
+    def select(self, rows: Tensor) -> Target:
+        """The target for the images ``rows`` of its batch (per-image references follow)."""
+        per_image = {"reference": 2, "label": 1}  # field → its dim when given per image
+        picked = {
+            k: v[rows]
+            for k, v in vars(self).items()
+            if isinstance(v, Tensor) and per_image.get(k) == v.dim() and v.numel() > 1
+        }
+        return dataclasses.replace(self, **picked) if picked else self  # type: ignore[type-var]
 
 
 # -- hooks --------------------------------------------------------------------------------------
@@ -272,6 +323,7 @@ class Explainer:
 
     @classmethod
     def unsupported_reason(cls, model: nn.Module) -> str:
+        """Why :meth:`supports` is False for ``model`` (the error message of the constructor)."""
         kinds = ", ".join(cls.layer_kinds or ())
         return (
             f"{cls.name} does not apply to {type(model).__name__}: it has no layer of kind {kinds}"
@@ -280,7 +332,7 @@ class Explainer:
     @classmethod
     def candidate_layers(cls, model: nn.Module) -> list[LayerInfo]:
         """The model's layers this method can explain, in forward order."""
-        rows = getattr(model, "layer_info", None) or []
+        rows = getattr(model, "layer_info", None) or []  # the contract's table (none: no layers)
         kinds = cls.layer_kinds or ()
         return [r for r in rows if r.kind in kinds and r.reduction is not None]  # spatial maps
 
@@ -297,6 +349,7 @@ class Explainer:
         return names[-1] if names else None
 
     def resolve_layer(self, model: nn.Module, layer: str | None) -> str | None:
+        """``layer`` checked against :meth:`candidate_layers` (None: :meth:`default_layer`)."""
         if self.layer_kinds is None:
             if layer is not None:
                 raise ExplainError(f"{self.name} takes no layer (it works on the input pixels)")
@@ -317,15 +370,13 @@ class Explainer:
         """Gradient methods: (B, C, h, w) activations and ∂score/∂activations → maps."""
         raise NotImplementedError(f"{type(self).__name__} must override combine() or compute()")
 
-    def compute(
-        self, images: Tensor, target: Callable[..., Tensor] | None
-    ) -> tuple[Tensor, Tensor | None]:
-        """``(maps, scores)`` of ``images`` for ``target``; the default runs the gradient
+    def compute(self, images: Tensor, target: Callable[..., Tensor] | None) -> MapResult:
+        """The maps (and scores) of ``images`` for ``target``; the default runs the gradient
         pipeline (activations and gradients at ``self.layer``) and :meth:`combine`."""
         if target is None:
             raise ExplainError(f"{self.name} needs a target (see workbench.explain.targets)")
         activations, gradients, scores = self.gradients(images, target)
-        return self.combine(activations, gradients), scores
+        return MapResult(self.combine(activations, gradients), scores)
 
     def pair_maps(self, query: Tensor, gallery: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """``(query_maps, gallery_maps, distance)`` of row-aligned pairs (query rows 1 or B).
@@ -334,8 +385,9 @@ class Explainer:
         query's activations are repeated once per pair, so each copy receives the gradient of
         its own pair's similarity; one ``autograd.grad`` gives both sides. A model that mixes
         the layer's output with another branch of the same batch (the AAM interpreter combines
-        its attention maps with the target's map) cannot take a batch that grows at the layer;
-        its query is then repeated at the input instead (2B images). Read-out methods that do
+        its attention maps with the target's map; attention weights and the features they
+        weigh) declares that its batch may not grow at that layer (``LayerInfo.batch_may_grow``);
+        the query is then repeated at the input instead (2B images). Read-out methods that do
         not depend on the partner override this (or use :meth:`compute` on both sides).
         """
         n = gallery.shape[0]
@@ -354,15 +406,10 @@ class Explainer:
             with capture_layer(self.model, self.layer, replace=split):
                 return self.model(images)
 
+        if nq != n and not get_layer_info(self.model, self.layer).batch_may_grow:
+            query, nq = query.expand(n, -1, -1, -1), n
         with torch.enable_grad():
-            if nq == n:
-                emb = run(torch.cat([query, gallery]))
-            else:
-                try:
-                    emb = run(torch.cat([query, gallery]))
-                except RuntimeError:  # the batch grew inside the model: repeat at the input
-                    nq = n
-                    emb = run(torch.cat([query.expand(n, -1, -1, -1), gallery]))
+            emb = run(torch.cat([query, gallery]))
             score, distance = pair_similarity(emb[:n], emb[n:], ranking_metric(self.model))
             grad_q, grad_g = self._grad(score.sum(), [leaves["q"], leaves["g"]])
         return (
@@ -377,7 +424,7 @@ class Explainer:
         """Pairs for methods whose maps ignore the partner: one pass over query + gallery."""
         n, nq = gallery.shape[0], query.shape[0]
         both = torch.cat([query, gallery])
-        maps, _ = self.compute(both, None)
+        maps = self.compute(both, None).maps
         with torch.no_grad():
             emb = self.model(both)
         _, distance = pair_similarity(emb[:nq].expand(n, -1), emb[nq:], ranking_metric(self.model))
@@ -426,15 +473,17 @@ class Explainer:
 
     # -- public entry points -------------------------------------------------------------------
     def explain(self, images: Tensor, target: Callable[..., Tensor] | None = None) -> Explanation:
+        """Maps of a (B, 3, H, W) batch for ``target`` (None for read-outs), packaged."""
         _check_images(images)
         images = images.to(self.device)
-        if target is not None and hasattr(target, "to"):
+        if isinstance(target, Target):
             target = target.to(self.device)
         with eval_mode(self.model):
-            maps, scores = self.compute(images, target)
-        return self._package(maps, scores, target, images)
+            result = self.compute(images, target)
+        return self._package(result.maps, result.scores, target, images, result)
 
     def explain_pair(self, query: Tensor, gallery: Tensor) -> PairExplanation:
+        """Both sides of row-aligned pairs (or one query against B gallery images)."""
         _check_images(query, "query")
         _check_images(gallery, "gallery")
         n, nq = gallery.shape[0], query.shape[0]
@@ -466,8 +515,14 @@ class Explainer:
         return None
 
     def _package(
-        self, maps: Tensor, scores: Tensor | None, target: Any, images: Tensor
+        self,
+        maps: Tensor,
+        scores: Tensor | None,
+        target: Any,
+        images: Tensor,
+        result: MapResult | None = None,
     ) -> Explanation:
+        names = result.names if result is not None else None
         return Explanation(
             maps=maps.detach(),
             method=self.name,
@@ -475,7 +530,8 @@ class Explainer:
             target=target if isinstance(target, str) else repr(target),
             scores=None if scores is None else scores.detach(),
             input_size=(int(images.shape[2]), int(images.shape[3])),
-            names=self.map_names(),
+            names=names or self.map_names(),
+            extras=dict(result.extras) if result is not None else {},
         )
 
 
@@ -533,15 +589,19 @@ def list_explainers(model: nn.Module | None = None) -> list[str]:
     return [n for n in names if _EXPLAINERS[n].supports(model)]
 
 
+_REGISTERS = re.compile(r"^@register_explainer\(", re.MULTILINE)
+
+
 def _load_all() -> None:
+    """Import the modules of ``workbench.explain`` that register a method (a line starting with
+    ``@register_explainer(``); targets, metrics and the attribute tables are not imported."""
     import importlib
-    import pkgutil
 
     import workbench.explain as package
 
-    for module in pkgutil.iter_modules(package.__path__):
-        if not module.name.startswith("_"):
-            importlib.import_module(f"{package.__name__}.{module.name}")
+    for path in sorted(Path(package.__path__[0]).glob("[!_]*.py")):
+        if _REGISTERS.search(path.read_text(encoding="utf-8")):
+            importlib.import_module(f"{package.__name__}.{path.stem}")
 
 
 def explain(

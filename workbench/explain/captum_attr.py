@@ -12,16 +12,19 @@ captum is imported only when the method runs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 
 from workbench.evaluate.distance import ranking_metric
 from workbench.explain.base import (
     Explainer,
     ExplainError,
+    MapResult,
+    Target,
     _score,
     pair_similarity,
     register_explainer,
@@ -49,7 +52,7 @@ class CaptumAttribution(Explainer):
 
     config_class = CaptumConfig
 
-    def __init__(self, model, layer=None, **params):
+    def __init__(self, model: nn.Module, layer: str | None = None, **params: Any) -> None:
         algorithm = params.get("algorithm", CaptumConfig.algorithm)
         self._layered = str(algorithm).startswith("Layer")
         super().__init__(model, layer, **params)
@@ -64,7 +67,8 @@ class CaptumAttribution(Explainer):
                 f"captum.attr has no algorithm {self.config.algorithm!r}; e.g. {', '.join(names[:12])}"
             )
 
-    def resolve_layer(self, model, layer):
+    def resolve_layer(self, model: nn.Module, layer: str | None) -> str | None:
+        """A layer for ``Layer*`` algorithms; none (input pixels) for the others."""
         if self._layered:
             return super().resolve_layer(model, layer)
         if layer is not None:
@@ -96,29 +100,31 @@ class CaptumAttribution(Explainer):
             attr = attr[0]
         return attr.detach().sum(1)  # (B, H, W) or (B, h, w)
 
-    def compute(self, images, target):
+    def compute(self, images: Tensor, target: Callable[..., Tensor] | None) -> MapResult:
+        """Captum's attribution of the target's score, summed over channels."""
         if target is None:
             raise ExplainError("captum needs a target (see workbench.explain.targets)")
 
         def forward(x: Tensor, rows: Tensor) -> Tensor:
             # captum repeats inputs (IntegratedGradients' steps, Occlusion's windows) and the
             # extra ``rows`` argument alike: per-image references follow their image
-            select = getattr(target, "select", None)
-            chosen = select(rows.long()) if callable(select) else target
+            chosen = target.select(rows.long()) if isinstance(target, Target) else target
             return _score(chosen, self.model(x), self.model, x.shape[0])
 
         rows = torch.arange(images.shape[0], device=images.device)
         with torch.no_grad():
             scores = forward(images, rows)
-        return self._attribute(images, forward, rows), scores
+        return MapResult(self._attribute(images, forward, rows), scores)
 
-    def pair_maps(self, query, gallery):
+    def pair_maps(self, query: Tensor, gallery: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Each side attributed against its partner's embedding (two captum runs)."""
         n = gallery.shape[0]
         with torch.no_grad():
             emb_q = self.model(query).expand(n, -1)
             emb_g = self.model(gallery)
         metric = ranking_metric(self.model)
         _, distance = pair_similarity(emb_q, emb_g, metric)
-        q_maps, _ = self.compute(query.expand(n, -1, -1, -1), EmbeddingSimilarity(emb_g, metric))
-        g_maps, _ = self.compute(gallery, EmbeddingSimilarity(emb_q, metric))
+        emb_g_target = EmbeddingSimilarity(emb_g, metric)
+        q_maps = self.compute(query.expand(n, -1, -1, -1), emb_g_target).maps
+        g_maps = self.compute(gallery, EmbeddingSimilarity(emb_q, metric)).maps
         return q_maps, g_maps, distance

@@ -17,6 +17,7 @@ BoT with and without the holistic branch).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -25,6 +26,7 @@ from torch import Tensor
 from workbench.explain.base import (
     Explainer,
     ExplainError,
+    MapResult,
     capture_layer,
     register_explainer,
 )
@@ -86,8 +88,9 @@ class HolisticAttention(Explainer):
     layer_kinds = ("stage",)
     needs_target = False
 
-    def compute(self, images, target):
-        return component_maps(self, images).mean(1), None
+    def compute(self, images: Tensor, target: Callable[..., Tensor] | None) -> MapResult:
+        """(B, h, w): the mean over the embedding's components of their Grad-CAM maps."""
+        return MapResult(component_maps(self, images).mean(1))
 
 
 @register_explainer("daaf_partial")
@@ -98,14 +101,16 @@ class PartialAttention(Explainer):
     needs_target = False
     config_class = PartialConfig
 
-    def compute(self, images, target):
+    def compute(self, images: Tensor, target: Callable[..., Tensor] | None) -> MapResult:
+        """(B, groups, h, w): the mean component map of each channel group."""
         maps = component_maps(self, images)
         if self.config.groups > maps.shape[1]:
             raise ExplainError(
                 f"daaf_partial: {self.config.groups} groups for a {maps.shape[1]}-d embedding"
             )
         parts = group_slices(maps.shape[1], self.config.groups)
-        return torch.stack([maps[:, s].mean(1) for s in parts], 1), None
+        return MapResult(torch.stack([maps[:, s].mean(1) for s in parts], 1))
 
-    def map_names(self):
+    def map_names(self) -> tuple[str, ...]:
+        """``group i`` for each of the configured channel groups."""
         return tuple(f"group {i + 1}" for i in range(self.config.groups))

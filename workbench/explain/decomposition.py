@@ -41,6 +41,7 @@ from workbench.explain.base import (
     Explainer,
     ExplainError,
     Explanation,
+    MapResult,
     PairExplanation,
     _check_images,
     _pooling,
@@ -447,7 +448,8 @@ class Decomposition(Explainer):
         rows = super().candidate_layers(model)
         return [r for r in rows if pooling is not None and r.name == pooling.layer]
 
-    def compute(self, images: Tensor, target: Any) -> tuple[Tensor, Tensor | None]:
+    def compute(self, images: Tensor, target: Any) -> MapResult:
+        """(B, h, w): each position's share of the similarity to the reference embedding."""
         from workbench.explain.targets import EmbeddingSimilarity
 
         if not isinstance(target, EmbeddingSimilarity):
@@ -462,7 +464,7 @@ class Decomposition(Explainer):
         with torch.no_grad():
             side = _side(pooling, maps)
             one = _reference_map(pooling, side, ref.expand(images.shape[0], -1), metric)
-        return one.reshape(images.shape[0], *side.grid), one.sum(1)
+        return MapResult(one.reshape(images.shape[0], *side.grid), one.sum(1))
 
     def explain_pair(self, query: Tensor, gallery: Tensor) -> PairExplanation:
         dec = decompose_pair(self.model, query, gallery)

@@ -25,6 +25,7 @@ from torch import Tensor, nn
 from workbench.evaluate.distance import ranking_metric
 from workbench.explain.base import (
     Explainer,
+    MapResult,
     _pooling,
     _score,
     pair_similarity,
@@ -83,6 +84,7 @@ class GradCAM(Explainer):
     config_class = GradCAMConfig
 
     def combine(self, activations: Tensor, gradients: Tensor) -> Tensor:
+        """Grad-CAM eq. 1–2 without the ReLU: channel weights = the gradients' spatial mean."""
         alpha = gradients.mean(dim=(2, 3), keepdim=True)  # (B, C, 1, 1), eq. 1
         return (alpha * activations).sum(1)  # (B, h, w), eq. 2 without ReLU
 
@@ -93,7 +95,8 @@ class GradCAM(Explainer):
             return head[1]
         return None
 
-    def compute(self, images, target):
+    def compute(self, images: Tensor, target: Callable[..., Tensor] | None) -> MapResult:
+        """The gradient pipeline, or its exact closed form on the pooled layer (``fast``)."""
         head = self.fast_head()
         if head is None or target is None:
             return super().compute(images, target)
@@ -103,9 +106,10 @@ class GradCAM(Explainer):
             scores = _score(target, head(pooled), self.model, images.shape[0])
             (d_pooled,) = torch.autograd.grad(scores.sum(), pooled)
         alpha = d_pooled / (maps.shape[2] * maps.shape[3])
-        return torch.einsum("bc,bchw->bhw", alpha, maps), scores.detach()
+        return MapResult(torch.einsum("bc,bchw->bhw", alpha, maps), scores.detach())
 
-    def pair_maps(self, query, gallery):
+    def pair_maps(self, query: Tensor, gallery: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """Both sides in closed form on the pooled layer (``pair_gradcam``), else the base's."""
         head = self.fast_head()
         if head is None:
             return super().pair_maps(query, gallery)

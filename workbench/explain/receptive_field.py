@@ -10,9 +10,12 @@ the map. Returns (B, k, h, w) for k points — raw row values (probabilities).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from workbench.explain.base import Explainer, ExplainError, register_explainer
+from torch import Tensor, nn
+
+from workbench.explain.base import Explainer, ExplainError, MapResult, register_explainer
 
 __all__ = ["ReceptiveField", "ReceptiveFieldConfig", "point_index"]
 
@@ -41,31 +44,26 @@ class ReceptiveField(Explainer):
     """Rows of an SIA relation map (layers ``relation2``/``relation3`` of ``ianet``)."""
 
     config_class = ReceptiveFieldConfig
-    layer_kinds = ("attention",)
+    layer_kinds = ("relation",)  # channel p of the map is the row S[p, :]
     needs_target = False
 
     @classmethod
-    def candidate_layers(cls, model):
-        return [
-            r
-            for r in super().candidate_layers(model)
-            if hasattr(model.get_submodule(r.module), "offset_weights")  # an SIA relation
-        ]
-
-    @classmethod
-    def unsupported_reason(cls, model):
+    def unsupported_reason(cls, model: nn.Module) -> str:
+        """Names the relation maps (IANet's SIA blocks) the method needs."""
         return (
             f"receptive_field needs spatial relation maps (IANet's SIA blocks); "
             f"{type(model).__name__} has none"
         )
 
-    def compute(self, images, target):
+    def compute(self, images: Tensor, target: Callable[..., Tensor] | None) -> MapResult:
+        """(B, k, h, w): the relation row of each configured point."""
         rows = self.activations(images)  # (B, M, h, w): channel p = S[p, :]
         h, w = rows.shape[2:]
         if not self.config.points:
             raise ExplainError("receptive_field needs at least one point")
         index = [point_index(p, h, w) for p in self.config.points]
-        return rows[:, index], None
+        return MapResult(rows[:, index])
 
-    def map_names(self):
+    def map_names(self) -> tuple[str, ...]:
+        """``point (y, x)`` of each configured point."""
         return tuple(f"point ({y:.2f}, {x:.2f})" for y, x in self.config.points)

@@ -21,10 +21,13 @@ F ≈ 0: neither. ``Explanation.maps`` is (B, G·G, H', W') in row-major (featur
 
 from __future__ import annotations
 
-import torch
-from torch import Tensor
+from collections.abc import Callable
 
-from workbench.explain.base import Explainer, Explanation, register_explainer
+import torch
+from torch import Tensor, nn
+
+from workbench.explain.base import Explainer, MapResult, register_explainer
+from workbench.models.base import Capability, capabilities_of
 
 __all__ = ["ConvShuffle", "feature_following_score"]
 
@@ -57,30 +60,29 @@ class ConvShuffle(Explainer):
     needs_target = False
 
     @classmethod
-    def supports(cls, model):
-        return getattr(model, "pab", None) is not None and hasattr(model.pab, "shuffle")
+    def supports(cls, model: nn.Module) -> bool:
+        """Models that declare ``Capability.CONV_SHUFFLE`` (DAAF with its partial branch)."""
+        return Capability.CONV_SHUFFLE in capabilities_of(model)
 
     @classmethod
-    def unsupported_reason(cls, model):
+    def unsupported_reason(cls, model: nn.Module) -> str:
+        """Names the DAAF partial attention branch the method needs."""
         return f"shuffle needs a DAAF model with its partial attention branch; {type(model).__name__} has none"
 
-    def compute(self, images, target):
+    def compute(self, images: Tensor, target: Callable[..., Tensor] | None) -> MapResult:
+        """(B, G·G, H', W') cell maps, F per image as scores, the grid layout in extras."""
         with torch.no_grad():
             layer4 = self.model.branch_outputs(images)["layer4"]
-            cells = self.model.pab.shuffle(layer4)  # [i][j]: (B, K_j, H', W')
+            cells = self.model.conv_shuffle(layer4)  # [i][j]: (B, K_j, H', W')
             g = len(cells)
             grid = torch.stack(
                 [torch.stack([cells[i][j].amax(1) for j in range(g)], 1) for i in range(g)], 1
             )  # (B, G, G, H', W')
-        self._g = g
-        self._score = feature_following_score(grid)
-        return grid.flatten(1, 2), self._score
+        score = feature_following_score(grid)
+        names = tuple(f"features {i + 1} × conv {j + 1}" for i in range(g) for j in range(g))
+        return MapResult(grid.flatten(1, 2), score, names, {"grid": (g, g), "score": score})
 
-    def map_names(self):
-        g = getattr(self, "_g", 0)
+    def map_names(self) -> tuple[str, ...]:
+        """``features i × conv j`` in row-major order, one per PAB channel group pair."""
+        g = len(self.model.keypoint_groups)
         return tuple(f"features {i + 1} × conv {j + 1}" for i in range(g) for j in range(g))
-
-    def _package(self, maps, scores, target, images) -> Explanation:
-        exp = super()._package(maps, scores, target, images)
-        exp.extras.update(grid=(self._g, self._g), score=self._score)
-        return exp

@@ -9,19 +9,22 @@ their reference tensors and move with :meth:`to`, so explanations stay on the mo
   ``explain_pair`` does both sides).
 * :class:`PairDistance` — +‖e − r‖₂: "what makes them differ".
 * :class:`IdentityLogit` — the ID classifier's logit of a training identity.
-* :class:`AttributeLogit` — an attribute classifier's logit (models with ``attribute_logits``).
+* :class:`AttributeLogit` — an attribute classifier's logit (models that declare
+  ``Capability.ATTRIBUTE_LOGITS``).
 * :class:`GroupEmbedding` — a channel group of the embedding (DAAF's partial maps, eq. 8).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
-from workbench.evaluate.distance import pair_similarity, ranking_metric
+from workbench.evaluate.distance import pair_distance, pair_similarity, ranking_metric
 from workbench.explain.base import ExplainError
+from workbench.explain.base import Target as _Target
+from workbench.models.base import Capability, capabilities_of
 
 __all__ = [
     "AttributeLogit",
@@ -42,24 +45,6 @@ def _reference(reference: Tensor, embedding: Tensor, name: str) -> Tensor:
             f"shape {tuple(embedding.shape)}; pass one (D,) embedding or one per image (B, D)"
         )
     return ref.to(embedding.device, embedding.dtype)
-
-
-class _Target:
-    """Base: targets holding tensors move with ``.to(device)``."""
-
-    def to(self, device: str | torch.device) -> _Target:
-        moved = {k: v.to(device) for k, v in vars(self).items() if isinstance(v, Tensor)}
-        return replace(self, **moved) if moved else self  # type: ignore[type-var]
-
-    def select(self, rows: Tensor) -> _Target:
-        """The target for the images ``rows`` of its batch (per-image references follow)."""
-        per_image = {"reference": 2, "label": 1}  # field → its dim when given per image
-        picked = {
-            k: v[rows]
-            for k, v in vars(self).items()
-            if isinstance(v, Tensor) and per_image.get(k) == v.dim() and v.numel() > 1
-        }
-        return replace(self, **picked) if picked else self  # type: ignore[type-var]
 
 
 @dataclass(repr=False)
@@ -137,7 +122,7 @@ class PairDistance(_Target):
 
     def __call__(self, embedding: Tensor, model: nn.Module | None = None) -> Tensor:
         ref = _reference(self.reference, embedding, "PairDistance")
-        return (embedding - ref).pow(2).sum(1).clamp_min(1e-12).sqrt()
+        return pair_distance(embedding, ref.expand_as(embedding), "euclidean")
 
     def __repr__(self) -> str:
         return "PairDistance()"
@@ -154,19 +139,19 @@ def _labels(label: int | Tensor, batch: int, device: torch.device) -> Tensor:
 class IdentityLogit(_Target):
     """The ID classifier's logit of training identity ``label`` (an int or one per image).
 
-    Needs ``model.classify(embedding) -> (B, num_classes)`` (BoT and the zoo models have it).
+    Needs a model that declares ``Capability.IDENTITY_LOGITS``: ``model.classify(embedding) ->
+    (B, num_classes)`` (BoT and the zoo models).
     """
 
     label: int | Tensor
 
     def __call__(self, embedding: Tensor, model: nn.Module | None = None) -> Tensor:
-        classify = getattr(model, "classify", None)
-        if not callable(classify):
+        if model is None or Capability.IDENTITY_LOGITS not in capabilities_of(model):
             raise ExplainError(
                 f"IdentityLogit needs a model with an ID classifier (classify(embedding)); "
                 f"{type(model).__name__} has none"
             )
-        logits = classify(embedding)
+        logits = model.classify(embedding)
         labels = _labels(self.label, embedding.shape[0], embedding.device)
         return logits.gather(1, labels[:, None])[:, 0]
 
@@ -176,19 +161,19 @@ class IdentityLogit(_Target):
 
 @dataclass(repr=False)
 class AttributeLogit(_Target):
-    """Logit of attribute ``index`` from ``model.attribute_logits(embedding) -> (B, M)``."""
+    """Logit of attribute ``index`` from ``model.attribute_logits(embedding) -> (B, M)``
+    (models that declare ``Capability.ATTRIBUTE_LOGITS``)."""
 
     index: int
 
     def __call__(self, embedding: Tensor, model: nn.Module | None = None) -> Tensor:
-        head = getattr(model, "attribute_logits", None)
-        if not callable(head):
+        if model is None or Capability.ATTRIBUTE_LOGITS not in capabilities_of(model):
             raise ExplainError(
                 f"AttributeLogit needs a model with attribute_logits(embedding); "
                 f"{type(model).__name__} has none (the AAM interpreter explains attributes "
                 f"of any model: workbench.models 'interpreter')"
             )
-        return head(embedding)[:, self.index]
+        return model.attribute_logits(embedding)[:, self.index]
 
     def __repr__(self) -> str:
         return f"AttributeLogit({self.index})"
@@ -229,7 +214,7 @@ class GroupEmbedding(_Target):
         if self.reference is None:
             return 0.5 * e.pow(2).sum(1)
         ref = _reference(self.reference, embedding, "GroupEmbedding")[:, part]
-        return -(e - ref).pow(2).sum(1).clamp_min(1e-12).sqrt()
+        return pair_similarity(e, ref.expand_as(e), "euclidean")
 
     def __repr__(self) -> str:
         return f"GroupEmbedding({self.index}/{self.groups})"

@@ -19,6 +19,7 @@ import importlib
 import pkgutil
 
 from workbench.models.base import (
+    Capability,
     CheckpointMismatchError,
     LayerInfo,
     ModelConfig,
@@ -26,6 +27,7 @@ from workbench.models.base import (
     ReIDModel,
     TrainOutput,
     UnknownLayerError,
+    capabilities_of,
     get_layer,
     get_layer_info,
 )
@@ -68,6 +70,7 @@ __all__ = [
     "BNNeck",
     "BoT",
     "BoTConfig",
+    "Capability",
     "CheckpointFormatError",
     "CheckpointMismatchError",
     "GlobalAvgPool",
@@ -86,6 +89,7 @@ __all__ = [
     "build_model",
     "build_model_from_spec",
     "build_resnet",
+    "capabilities_of",
     "get_layer",
     "get_layer_info",
     "get_model_class",

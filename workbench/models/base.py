@@ -19,6 +19,11 @@ dataclass, and registered by name in :mod:`workbench.models.registry`. It promis
 * ``config`` (the dataclass it was built from), ``num_classes``, ``embedding_dim``,
   ``feature_dim`` and the class attributes ``config_class`` and ``model_name`` (set by
   ``@register_model``).
+* ``capabilities``: the :class:`Capability` values the model **declares** (identity logits, CAM
+  weights, branch outputs, ...), each a promise of the methods listed on that value. Explainers,
+  targets and apps read the declaration (:func:`capabilities_of`) and never probe with
+  ``hasattr``. Each ``layer_info`` row also says whether its output may gain rows in a forward
+  pass (``LayerInfo.batch_may_grow``).
 
 ``tests/models/test_conformance.py`` checks all of it for every registered model.
 """
@@ -28,6 +33,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, ClassVar, Literal, TypedDict
 
 import torch
@@ -36,6 +42,7 @@ from torch import Tensor, nn
 
 __all__ = [
     "RANKING_METRICS",
+    "Capability",
     "CheckpointMismatchError",
     "LayerInfo",
     "ModelConfig",
@@ -44,7 +51,7 @@ __all__ = [
     "ReIDModel",
     "TrainOutput",
     "UnknownLayerError",
-    "check_backbone_fields",
+    "capabilities_of",
     "compare_state_dicts",
     "format_key_lists",
     "get_layer",
@@ -84,20 +91,6 @@ class CheckpointMismatchError(RuntimeError):
         self.mismatched = mismatched
 
 
-def check_backbone_fields(config: Any) -> None:
-    """Validate the ResNet fields every zoo config has: ``backbone``, ``last_stride``, ``width``."""
-    from workbench.models.resnet import RESNET_DEPTHS
-
-    if config.backbone not in RESNET_DEPTHS:
-        raise ModelConfigError(
-            f"backbone must be one of {', '.join(RESNET_DEPTHS)}, got {config.backbone!r}"
-        )
-    if config.last_stride not in (1, 2):
-        raise ModelConfigError(f"last_stride must be 1 or 2, got {config.last_stride!r}")
-    if not isinstance(config.width, int) or config.width < 1:
-        raise ModelConfigError(f"width must be a positive int, got {config.width!r}")
-
-
 @dataclass(frozen=True)
 class LayerInfo:
     """One named layer of a model: a row of ``model.layer_info``.
@@ -109,15 +102,23 @@ class LayerInfo:
             ``None`` for vectors.
         module: path for ``model.get_submodule``; that module's forward output in eval mode is
             ``feature_maps()[name]``.
-        kind: ``"stage"`` (backbone stage), ``"attention"`` (output of an attention module) or
-            ``"vector"`` (pooled feature / embedding).
+        kind: what the layer is: ``"stage"`` (backbone stage), ``"attention"`` (an attention
+            module's weights or attended features), ``"relation"`` (relation maps: channel
+            ``p`` is the row ``S[p, :]`` of a position relation, IANet's SIA), or ``"vector"``
+            (pooled feature / embedding).
+        batch_may_grow: whether a forward hook on the layer may hand the rest of the network
+            more rows than it got, each then run as an image of its own (a pair explanation
+            repeats the query's activations there). False where the output is combined with
+            another path of the same batch: attention weights and the features they weigh,
+            relation maps, the AAM interpreter's own branch against its target's map.
     """
 
     name: str
     channels: int
     reduction: int | None
     module: str
-    kind: Literal["stage", "attention", "vector"] = "stage"
+    kind: Literal["stage", "attention", "relation", "vector"] = "stage"
+    batch_may_grow: bool = True
 
     def prefixed(self, prefix: str) -> LayerInfo:
         """The same row with ``prefix.`` prepended to the module path (a backbone in a model)."""
@@ -188,6 +189,35 @@ class Pooling:
         return out
 
 
+class Capability(StrEnum):
+    """What a model can do beyond the contract, declared in ``model.capabilities``.
+
+    Each value promises methods (``tests/models/test_conformance.py`` calls them on every
+    registered model that declares it):
+
+    * ``IDENTITY_LOGITS``: ``classify(embedding (B, D)) -> (B, num_classes)`` ID logits.
+    * ``CAM_WEIGHTS``: ``cam_layers`` (the stage names with a CAM classifier) and, per such
+      stage, ``cam_weights(stage) -> (num_classes, C)``, ``cam_bias(stage) -> (num_classes,)``
+      ``cam_input(stage, map) -> (B, C, h, w)`` and ``stage_cam(stage, map, classes, with_sa)
+      -> (B, h, w)``, with ``mean(stage_cam) + bias`` the stage classifier's logits (CAM, Zhou
+      et al. 2016).
+    * ``BRANCH_OUTPUTS``: ``branch_outputs(images) -> {"layer1", "layer4", ["mask"],
+      ["keypoints"]}`` (DAAF's training branches run on demand) and ``keypoint_order``.
+    * ``CONV_SHUFFLE``: ``conv_shuffle(layer4) -> cells[i][j]`` (B, K_j, H', W'), every
+      feature group ``i`` through every group's 1×1 conv ``j`` (DAAF Fig. 9–10).
+    * ``ATTRIBUTE_LOGITS``: ``attribute_logits(embedding) -> (B, M)``.
+    * ``ATTRIBUTE_INTERPRETER``: ``attribute_names`` (M names) and ``interpret(images)`` with
+      ``target_embedding``, ``components`` (B, M, D) and ``aams`` (B, M, h, w) (AAM).
+    """
+
+    IDENTITY_LOGITS = "identity_logits"
+    CAM_WEIGHTS = "cam_weights"
+    BRANCH_OUTPUTS = "branch_outputs"
+    CONV_SHUFFLE = "conv_shuffle"
+    ATTRIBUTE_LOGITS = "attribute_logits"
+    ATTRIBUTE_INTERPRETER = "attribute_interpreter"
+
+
 class TrainOutput(TypedDict, total=False):
     """What a model returns in train mode (models may add keys)."""
 
@@ -241,6 +271,7 @@ class ModelConfig:
 
     @classmethod
     def field_names(cls) -> list[str]:
+        """The config's field names, in declaration order."""
         return [f.name for f in dataclasses.fields(cls)]
 
     def to_dict(self) -> dict[str, Any]:
@@ -260,6 +291,13 @@ class ReIDModel(nn.Module):
     #: models trained on their ``extra_losses`` only (the AAM interpreter distils a frozen
     #: target and has no identity objective of its own).
     reid_losses: ClassVar[bool] = True
+    #: whether the model is built around another trained model, given to its constructor as
+    #: ``target=`` (the AAM interpreter); ``workbench.pretrained.build_model_with_target``
+    #: loads that model from the weights the config's ``target`` field names.
+    takes_target: ClassVar[bool] = False
+    #: what the model declares it can do (:class:`Capability`); an instance may narrow it in
+    #: ``__init__`` when its configuration leaves a part out (DAAF without branches).
+    capabilities: frozenset[Capability] = frozenset()
 
     def __init__(self, config: ModelConfig) -> None:
         super().__init__()
@@ -275,9 +313,11 @@ class ReIDModel(nn.Module):
         self.layer_info: list[LayerInfo] = []
 
     def forward(self, images: Tensor) -> Tensor | TrainOutput:  # pragma: no cover - abstract
+        """Eval: the (B, D) embedding; train: a :class:`TrainOutput` dict."""
         raise NotImplementedError
 
     def feature_maps(self, images: Tensor) -> dict[str, Tensor]:  # pragma: no cover - abstract
+        """Every ``layer_info`` map of ``images`` by name (runs under the caller's grad mode)."""
         raise NotImplementedError
 
     def extra_losses(self, output: TrainOutput, batch: Mapping[str, Any]) -> dict[str, Tensor]:
@@ -317,6 +357,17 @@ class ReIDModel(nn.Module):
 def pooling_of(model: nn.Module) -> Pooling | None:
     """A model's declared :class:`Pooling` (None for modules outside the contract)."""
     return model.pooling() if isinstance(model, ReIDModel) else None
+
+
+def capabilities_of(model: nn.Module) -> frozenset[Capability]:
+    """The capabilities ``model`` declares: a ReIDModel's ``capabilities``; a module outside the
+    contract declares them with the same class attribute (none if it has no such attribute)."""
+    if isinstance(model, ReIDModel):
+        return model.capabilities
+    declared = next(
+        (vars(c)["capabilities"] for c in type(model).__mro__ if "capabilities" in vars(c)), ()
+    )
+    return frozenset(Capability(c) for c in declared)
 
 
 def get_layer_info(model: nn.Module, name: str) -> LayerInfo:

@@ -32,15 +32,12 @@ from workbench.models.base import (
     LayerInfo,
     ModelConfig,
     ModelConfigError,
-    Pooling,
-    ReIDModel,
-    TrainOutput,
-    check_backbone_fields,
 )
-from workbench.models.heads import BNNeck, FCNeck, GeM, GlobalAvgPool
+from workbench.models.heads import BNNeck, FCNeck, GeM, GlobalAvgPool, PooledBNNeckModel
 from workbench.models.registry import register_model
 from workbench.models.resnet import (
     backbone_from_config,
+    check_backbone_fields,
 )
 
 __all__ = ["BoT", "BoTConfig"]
@@ -130,7 +127,7 @@ class BoTConfig(ModelConfig):
 
 
 @register_model("bot")
-class BoT(ReIDModel):
+class BoT(PooledBNNeckModel):
     """BoT baseline (Luo et al. 2019, Fig. 5): ResNet, last stride 1, GAP, BNNeck.
 
     Train mode returns ``{"logits", "features" (pre-BN, for triplet/center), "embedding"}``;
@@ -175,30 +172,10 @@ class BoT(ReIDModel):
             LayerInfo("embedding", dim, None, "head", "vector"),
         ]
 
-    def _global(self, x: Tensor) -> Tensor:
-        """(B, C, h, w) layer4 map → (B, D) feature the head sees (pooled, then fc if any)."""
-        g = self.pool(x)
-        return g if self.fc is None else self.fc(g)
-
-    def forward(self, images: Tensor) -> Tensor | TrainOutput:
-        x = self.backbone.forward_features(images)  # (B, C, H/16, W/16) with last stride 1
-        return self.head(self._global(x))  # eval: (B, D); train: dict
-
-    def pooling(self) -> Pooling | None:
-        """``layer4`` → GAP → BNNeck: an affine map of pooled positions, declared for the
-        explainers' exact forms. None with GeM pooling or an FC + ReLU neck (not affine)."""
-        if self.config.pool != "avg" or self.fc is not None:
-            return None
-        return Pooling("layer4", self.head.affine, normalize=self.head.normalize)
-
-    def classify(self, embedding: Tensor) -> Tensor:
-        """ID logits (B, num_classes) of eval embeddings (for the ``IdentityLogit`` target)."""
-        return self.head.classify(embedding)
-
-    def feature_maps(self, images: Tensor) -> dict[str, Tensor]:
-        maps = self.backbone.named_maps(images)  # stem, [nl*], layer1 .. layer4
-        maps["global"] = g = self.pool(maps["layer4"])  # (B, C)
-        if self.fc is not None:
-            maps["fc"] = g = self.fc(g)  # (B, fc_dim)
-        maps["embedding"] = self.head.embed(g)  # (B, D)
-        return maps
+    def _run(self, images: Tensor, maps: dict[str, Tensor] | None) -> Tensor:
+        """The layer4 map (B, C, H/16, W/16) with last stride 1; every backbone map (stem,
+        [nl*], layer1 .. layer4) into ``maps`` when it is a dict."""
+        if maps is None:
+            return self.backbone.forward_features(images)
+        maps.update(self.backbone.named_maps(images))
+        return maps["layer4"]

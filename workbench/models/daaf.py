@@ -93,7 +93,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from workbench.data.annotations import COCO_KEYPOINTS
-from workbench.models.base import ModelConfigError, TrainOutput
+from workbench.models.base import Capability, ModelConfigError, TrainOutput
 from workbench.models.bot import BoT, BoTConfig
 from workbench.models.registry import register_model
 
@@ -242,6 +242,7 @@ class HolisticAttentionBranch(nn.Module):
         self.head = nn.Conv2d(width, 1, kernel_size=1)
 
     def forward(self, layer1: Tensor) -> Tensor:
+        """(B, C1, H/4, W/4) layer1 features → (B, 1, H', W') person-mask logits."""
         return self.head(self.decoder(self.encoder(layer1)))  # (B, 1, H', W')
 
 
@@ -422,6 +423,9 @@ class DAAF(BoT):
             _init_normal(self.pab, config.decoder_init_std)
         fields = (("mask",) if config.hab else ()) + (("keypoints",) if config.pab else ())
         self.train_fields = fields  # type: ignore[misc]  # per instance: what the branches need
+        branches = {Capability.BRANCH_OUTPUTS} if config.hab or config.pab else set()
+        shuffle = {Capability.CONV_SHUFFLE} if config.pab else set()
+        self.capabilities = BoT.capabilities | branches | shuffle  # per instance, as built
 
     # -- inference = BoT ---------------------------------------------------------------------
     def inference_model(self) -> BoT:
@@ -444,6 +448,7 @@ class DAAF(BoT):
 
     # -- training ----------------------------------------------------------------------------
     def forward(self, images: Tensor) -> Tensor | TrainOutput:
+        """Eval: BoT's embedding; train: BoT's dict plus the branches' ``mask`` / ``keypoints``."""
         if not self.training:
             return super().forward(images)  # exactly BoT
         bb = self.backbone
@@ -479,6 +484,18 @@ class DAAF(BoT):
         )
 
     # -- the branches on demand (explainers) -------------------------------------------------
+    @property
+    def keypoint_order(self) -> list[int]:
+        """COCO index of each ``branch_outputs()["keypoints"]`` channel (empty without PAB)."""
+        return [] if self.pab is None else list(self.pab.keypoint_order)
+
+    def conv_shuffle(self, layer4: Tensor) -> list[list[Tensor]]:
+        """PAB's 1×1-conv shuffle (Fig. 9–10): ``[i][j] = conv_j(decode(group i of layer4))``,
+        each (B, K_j, H', W'); declared as ``Capability.CONV_SHUFFLE`` when PAB is on."""
+        if self.pab is None:
+            raise ValueError("this DAAF model was built without its partial attention branch")
+        return self.pab.shuffle(layer4)
+
     def branch_outputs(self, images: Tensor) -> dict[str, Tensor]:
         """Run the training branches in the current mode and grad mode (Fig. 7 / 8).
 

@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from workbench.models.base import LayerInfo, Pooling, ReIDModel, TrainOutput
+from workbench.models.base import Capability, LayerInfo, Pooling, ReIDModel, TrainOutput
 
 __all__ = ["BNNeck", "FCNeck", "GeM", "GlobalAvgPool", "PooledBNNeckModel"]
 
@@ -36,6 +36,7 @@ class GlobalAvgPool(nn.Module):
     """
 
     def forward(self, x: Tensor) -> Tensor:
+        """(B, C, h, w) → (B, C) spatial mean."""
         return x.mean(dim=(2, 3))
 
 
@@ -62,6 +63,7 @@ class GeM(nn.Module):
             self.p = float(p)
 
     def forward(self, x: Tensor) -> Tensor:
+        """(B, C, h, w) → (B, C) generalised mean (mean of x^p)^(1/p), x clamped at eps."""
         p = self.p
         return x.clamp(min=self.eps).pow(p).mean(dim=(2, 3)).pow(1.0 / p)
 
@@ -145,6 +147,7 @@ class BNNeck(nn.Module):
         return self.classifier(embedding)
 
     def forward(self, global_feat: Tensor) -> Tensor | TrainOutput:
+        """Eval: the (B, D) embedding; train: ``logits``, ``features`` (pre-BN), ``embedding``."""
         if not self.training:
             return self.embed(global_feat)
         feat = self.bn(global_feat)  # (B, D), batch statistics
@@ -152,18 +155,22 @@ class BNNeck(nn.Module):
 
 
 class PooledBNNeckModel(ReIDModel):
-    """A model whose last map becomes the embedding by GAP and a :class:`BNNeck` (RGA-SC, IANet).
+    """A model whose last map becomes the embedding by pooling and a :class:`BNNeck` (BoT,
+    RGA-SC, IANet), with an optional FC neck between them (BoT's ``fc_dim``).
 
-    Subclasses build their blocks, call :meth:`_build_head` and define ``_run(images, maps)``:
-    the last map, with every named intermediate map put into ``maps`` when it is a dict. This
-    class gives them ``forward``, ``feature_maps``, ``classify`` and ``pooling``.
+    Subclasses build their blocks, call :meth:`_build_head` (or set ``pool``, ``fc`` and
+    ``head`` themselves) and define ``_run(images, maps)``: the last map, with every named
+    intermediate map put into ``maps`` when it is a dict. This class gives them ``forward``,
+    ``feature_maps``, ``classify`` and ``pooling``.
     """
 
     pooled_layer: str = "layer4"  # the map ``_run`` returns (declared by ``pooling``)
+    capabilities = frozenset({Capability.IDENTITY_LOGITS})
 
     def _build_head(self, dim: int, config: Any, **neck: Any) -> list[LayerInfo]:
-        """Make ``pool`` and ``head`` on ``dim`` channels; the layer rows they add."""
-        self.pool = GlobalAvgPool()
+        """Make ``pool`` and ``head`` on ``dim`` channels (no FC neck); the rows they add."""
+        self.pool: nn.Module = GlobalAvgPool()
+        self.fc: nn.Module | None = None
         self.head = BNNeck(
             dim,
             config.num_classes,
@@ -181,11 +188,20 @@ class PooledBNNeckModel(ReIDModel):
     def _run(self, images: Tensor, maps: dict[str, Tensor] | None) -> Tensor:
         raise NotImplementedError  # pragma: no cover - abstract
 
-    def forward(self, images: Tensor) -> Tensor | TrainOutput:
-        return self.head(self.pool(self._run(images, None)))
+    def _global(self, x: Tensor) -> Tensor:
+        """(B, C, h, w) last map → (B, D) feature the head sees (pooled, then fc if any)."""
+        g = self.pool(x)
+        return g if self.fc is None else self.fc(g)
 
-    def pooling(self) -> Pooling:
-        """The embedding is the BNNeck of GAP(``pooled_layer``), optionally L2-normalised."""
+    def forward(self, images: Tensor) -> Tensor | TrainOutput:
+        """The BNNeck of the pooled ``_run`` map: eval embedding or train dict."""
+        return self.head(self._global(self._run(images, None)))
+
+    def pooling(self) -> Pooling | None:
+        """The embedding is the BNNeck of GAP(``pooled_layer``), optionally L2-normalised: an
+        affine map of pooled positions. None with GeM or an FC + ReLU neck (not affine)."""
+        if not isinstance(self.pool, GlobalAvgPool) or self.fc is not None:
+            return None
         return Pooling(self.pooled_layer, self.head.affine, normalize=self.head.normalize)
 
     def classify(self, embedding: Tensor) -> Tensor:
@@ -193,8 +209,11 @@ class PooledBNNeckModel(ReIDModel):
         return self.head.classify(embedding)
 
     def feature_maps(self, images: Tensor) -> dict[str, Tensor]:
+        """The maps ``_run`` names, ``global`` (and ``fc``) and ``embedding``."""
         maps: dict[str, Tensor] = {}
         x = self._run(images, maps)
-        maps["global"] = self.pool(x)
-        maps["embedding"] = self.head.embed(maps["global"])
+        maps["global"] = g = self.pool(x)  # (B, C)
+        if self.fc is not None:
+            maps["fc"] = g = self.fc(g)  # (B, fc_dim)
+        maps["embedding"] = self.head.embed(g)  # (B, D)
         return maps

@@ -71,12 +71,12 @@ from workbench.models.base import (
     LayerInfo,
     ModelConfig,
     ModelConfigError,
-    check_backbone_fields,
 )
 from workbench.models.heads import PooledBNNeckModel
 from workbench.models.registry import register_model
 from workbench.models.resnet import (
     backbone_from_config,
+    check_backbone_fields,
 )
 
 __all__ = [
@@ -234,6 +234,7 @@ class SpatialRelation(nn.Module):
         return weights
 
     def forward(self, x: Tensor) -> Tensor:
+        """(B, C, h, w) → (B, M, h, w) relation rows: channel p is S[p, :] over the M = h·w positions."""
         b, _, h, w = x.shape
         if self.fusion != "product":
             s = self.components(x)["semantic"]  # (B, M, M)
@@ -308,6 +309,7 @@ class SIABlock(nn.Module):
         self.bn = _zero_bn(relation.channels)
 
     def forward(self, x: Tensor) -> Tensor:
+        """x + BN(F Sᵀ): every position aggregates the features of its relation row."""
         b, c, h, w = x.shape
         s = self.relation(x).flatten(2).float()  # (B, M, M)
         e = torch.bmm(x.float().flatten(2), s.transpose(1, 2))  # (B, C, M) = F Sᵀ
@@ -326,6 +328,7 @@ class ChannelRelation(nn.Module):
         self.scaled = scaled
 
     def forward(self, x: Tensor) -> Tensor:
+        """(B, C, h, w) → (B, C, C) softmax-normalised channel Gram matrix."""
         z = x.float().flatten(2)  # (B, C, M)
         gram = torch.bmm(z, z.transpose(1, 2))  # (B, C, C)
         if self.scaled:
@@ -345,6 +348,7 @@ class CIABlock(nn.Module):
         self.bn = _zero_bn(channels)
 
     def forward(self, x: Tensor) -> Tensor:
+        """x + BN(R F): every channel aggregates the channels it relates to."""
         b, c, h, w = x.shape
         rel = self.relation(x)  # (B, C, C)
         e = torch.bmm(rel, x.float().flatten(2))  # (B, C, M)
@@ -360,6 +364,7 @@ class IABlock(nn.Module):
         self.cia = cia
 
     def forward(self, x: Tensor) -> Tensor:
+        """SIA, then CIA when the block has one."""
         y = self.sia(x)
         return self.cia(y) if self.cia is not None else y
 
@@ -417,6 +422,7 @@ class IANetConfig(ModelConfig):
             raise ModelConfigError(f"neck_feat must be 'after' or 'before', got {self.neck_feat!r}")
 
     def sigma(self, stage: str) -> tuple[float, float]:
+        """The (σ_y, σ_x) of the location relation at ``stage`` (configured or default)."""
         return self.sigmas.get(stage, DEFAULT_SIGMAS[stage])
 
     @classmethod
@@ -468,7 +474,8 @@ class IANet(PooledBNNeckModel):
             self.add_module(f"ia{n}", block)
             self.ia_names[row.name] = f"ia{n}"
             m = size[0] * size[1]
-            rows.append(LayerInfo(f"relation{n}", m, r, f"ia{n}.sia.relation", "attention"))
+            relation = LayerInfo(f"relation{n}", m, r, f"ia{n}.sia.relation", "relation", False)
+            rows.append(relation)  # rows S[p, :] applied to the block's own features
             rows.append(LayerInfo(f"ia{n}", row.channels, r, f"ia{n}", "attention"))
         self.layer_info = rows + self._build_head(self.backbone.num_features, config)
 

@@ -48,6 +48,7 @@ which, if set, names target weights to load into a spec-built target).
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -57,7 +58,14 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from workbench.data.schema import get_schema
-from workbench.models.base import LayerInfo, ModelConfig, ModelConfigError, ReIDModel, TrainOutput
+from workbench.models.base import (
+    Capability,
+    LayerInfo,
+    ModelConfig,
+    ModelConfigError,
+    ReIDModel,
+    TrainOutput,
+)
 from workbench.models.registry import register_model
 
 __all__ = [
@@ -85,11 +93,13 @@ class InterpreterConfig(ModelConfig):
     """Configuration of :class:`Interpreter`.
 
     Attributes:
-        target: weights of the target model for a *new* interpreter (shipped name or path,
-            ``load_pretrained``); kept afterwards as the target's reference (model cards).
+        target: weights of the target model for a *new* interpreter (shipped name or path);
+            ``workbench.pretrained.build_model_with_target`` loads them and hands the model to
+            the interpreter. Kept afterwards as the target's reference (model cards).
         target_spec: the target's architecture ``{"name": ..., "config": {...}}``; filled from
-            ``target``'s card at construction. With it set (and ``target`` unreadable or unset)
-            the target is built empty and its weights come from the interpreter's state dict.
+            ``target``'s card when the target is loaded. With it set (and no target model
+            given) the target is built empty and its weights come from the interpreter's
+            state dict.
         target_sha256: sha256 of the target weights file the interpreter was built from.
         shared_stages: N = 0..5 stages shared with the target (stem = 1, ..., layer4 = 5).
         schema: attribute schema of the training labels (``"market1501"``, ``"dukemtmc"``).
@@ -187,6 +197,7 @@ class AttributeDecompositionHead(nn.Module):
         nn.init.normal_(self.proj.weight, std=0.01)  # maps start near σ(0) = 1
 
     def forward(self, x: Tensor) -> Tensor:
+        """(B, C, h, w) → (B, M, h, w) positive attribute attention maps."""
         return positive_activation(self.proj(self.conv(x)))
 
 
@@ -312,6 +323,7 @@ class ComponentPool(nn.Module):
         self._pool = _Unregistered(pool)
 
     def forward(self, fmap: Tensor, aams: Tensor) -> Tensor:
+        """(B, C, h, w) map and (B, M, h, w) AAMs → (B, M·C): the map pooled under each AAM."""
         from workbench.models.heads import GlobalAvgPool
 
         b, c, h, w = fmap.shape
@@ -333,6 +345,7 @@ class ComponentEmbedding(nn.Module):
         self.m = num_attributes
 
     def forward(self, pooled: Tensor) -> Tensor:
+        """(B, M·C) pooled features → (B, M·D): the target's head on each attribute's feature."""
         b = pooled.shape[0]
         z = self._head.module.embed(pooled.reshape(b * self.m, -1))  # (B·M, D)
         return z.reshape(b, -1)
@@ -356,12 +369,20 @@ class Interpreter(ReIDModel):
     """
 
     config_class = InterpreterConfig
+    #: built around another model, given as ``Interpreter(config, target=model)``: the config's
+    #: ``target`` names weights that ``workbench.pretrained.build_model_with_target`` loads
+    takes_target: ClassVar[bool] = True
+    capabilities = frozenset({Capability.ATTRIBUTE_INTERPRETER})
     train_fields: ClassVar[tuple[str, ...]] = ("attributes",)
     reid_losses: ClassVar[bool] = False
 
-    def __init__(self, config: InterpreterConfig) -> None:
+    def __init__(self, config: InterpreterConfig, target: ReIDModel | None = None) -> None:
+        if target is not None and config.target_spec is None:  # the caller's config stays as is
+            from workbench.models.registry import model_spec
+
+            config = dataclasses.replace(config, target_spec=model_spec(target))
         super().__init__(config)
-        self.target = self._build_target(config)
+        self.target = self._build_target(config, target)
         _check_target(self.target)
         for p in self.target.parameters():
             p.requires_grad_(False)
@@ -398,11 +419,15 @@ class Interpreter(ReIDModel):
         self.embedding_dim = m * d
         self.feature_dim = m * channels
         self.num_classes = config.num_classes
+        # the own branch, the target's map and the AAMs meet in one batch: none of them may grow
+        own = {s: s in self.branch for s in STAGES}
+        red = info["layer4"].reduction
         self.layer_info = [
-            dataclasses_replace(info[s], module=self._stage_module(s)) for s in STAGES
+            dataclasses_replace(info[s], module=self._stage_module(s), batch_may_grow=not own[s])
+            for s in STAGES
         ] + [
-            LayerInfo("target_map", channels, info["layer4"].reduction, "target.backbone.layer4"),
-            LayerInfo("aam", m, info["layer4"].reduction, "adh", "attention"),
+            LayerInfo("target_map", channels, red, "target.backbone.layer4", batch_may_grow=False),
+            LayerInfo("aam", m, red, "adh", "attention", batch_may_grow=False),
             LayerInfo("global", m * channels, None, "component_pool", "vector"),
             LayerInfo("embedding", m * d, None, "component_embedding", "vector"),
         ]
@@ -417,21 +442,20 @@ class Interpreter(ReIDModel):
 
     # -- construction ---------------------------------------------------------------------
     @staticmethod
-    def _build_target(config: InterpreterConfig) -> ReIDModel:
+    def _build_target(config: InterpreterConfig, target: ReIDModel | None) -> ReIDModel:
+        """The given target (a new interpreter), or an empty one built from ``target_spec``
+        whose weights come with the interpreter's own state dict."""
         from workbench.models.registry import build_model_from_spec
-        from workbench.pretrained import find_card, load_pretrained
 
-        if config.target_spec is None:  # a new interpreter: read the target's card + weights
-            target = load_pretrained(config.target)
-            card = find_card(config.target)
-            config.target_spec = {"name": card["architecture"], "config": card["model_config"]}
-            config.target_sha256 = card["sha256"]
+        if target is not None:
             return target
-        target = build_model_from_spec(config.target_spec)
-        if config.pretrained is not None:  # target weights for a spec-built target
-            loaded = load_pretrained(config.pretrained)
-            target.load_state_dict(loaded.state_dict())
-        return target
+        if config.target_spec is None:
+            raise ModelConfigError(
+                f"the interpreter of target {config.target!r} needs that target model: build it "
+                f"with workbench.pretrained.build_model_with_target('interpreter', ...), which "
+                f"loads the target's weights, or pass Interpreter(config, target=model)"
+            )
+        return build_model_from_spec(config.target_spec)
 
     def _stage_module(self, stage: str) -> str:
         if stage in self.branch:
@@ -439,6 +463,7 @@ class Interpreter(ReIDModel):
         return f"target.backbone.{'maxpool' if stage == 'stem' else stage}"
 
     def train(self, mode: bool = True) -> Interpreter:
+        """Set the mode of the interpreter's own parts; the frozen target stays in eval mode."""
         super().train(mode)
         self.target.eval()  # frozen: BN statistics never update
         return self
@@ -478,6 +503,7 @@ class Interpreter(ReIDModel):
             return self.target.head.embed(self.target.pool(fmap))
 
     def forward(self, images: Tensor) -> Tensor | TrainOutput:
+        """Eval: the (B, M·D) attribute embeddings; train: the dict of the class docstring."""
         maps, pooled, comps = self._outputs(images)
         if not self.training:
             return comps
@@ -496,6 +522,7 @@ class Interpreter(ReIDModel):
         }  # type: ignore[return-value]
 
     def feature_maps(self, images: Tensor) -> dict[str, Tensor]:
+        """Every ``layer_info`` map (shared and own stages, ``target_map``, ``aam``, vectors)."""
         maps, _, _ = self._outputs(images)
         return {row.name: maps[row.name] for row in self.layer_info}
 

@@ -55,6 +55,7 @@ from torch import Tensor, nn
 from workbench.models.base import (
     CheckpointMismatchError,
     LayerInfo,
+    ModelConfigError,
     compare_state_dicts,
     format_key_lists,
 )
@@ -72,6 +73,7 @@ __all__ = [
     "ResNet",
     "backbone_from_config",
     "build_resnet",
+    "check_backbone_fields",
     "load_imagenet_weights",
     "resnet18",
     "resnet34",
@@ -102,6 +104,7 @@ class IBN(nn.Module):
         self.BN = nn.BatchNorm2d(planes - self.half)
 
     def forward(self, x: Tensor) -> Tensor:
+        """Instance norm on the first ``half`` channels, batch norm on the rest."""
         a, b = torch.split(x, [self.half, x.shape[1] - self.half], dim=1)
         return torch.cat((self.IN(a.contiguous()), self.BN(b.contiguous())), dim=1)
 
@@ -132,6 +135,7 @@ class BasicBlock(nn.Module):
         self.downsample = downsample
 
     def forward(self, x: Tensor) -> Tensor:
+        """relu(bn(conv(relu(bn(conv(x))))) + shortcut(x))."""
         identity = x if self.downsample is None else self.downsample(x)
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
@@ -162,6 +166,7 @@ class Bottleneck(nn.Module):
         self.downsample = downsample
 
     def forward(self, x: Tensor) -> Tensor:
+        """1×1 → 3×3 → 1×1 convolutions plus the shortcut, then ReLU."""
         identity = x if self.downsample is None else self.downsample(x)
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.relu(self.bn2(self.conv2(out)))
@@ -195,6 +200,7 @@ class NonLocal(nn.Module):
         nn.init.zeros_(self.W[1].bias)
 
     def forward(self, x: Tensor) -> Tensor:
+        """x + W((θᵀφ / N) g): every position aggregates all N positions (dot-product non-local)."""
         b, _, h, w = x.shape
         theta = self.theta(x).flatten(2).transpose(1, 2)  # (B, N, inter)
         phi = self.phi(x).flatten(2)  # (B, inter, N)
@@ -220,6 +226,7 @@ class InputNorm(nn.Module):
         self.register_buffer("shift", (m_in - m) / s, persistent=False)
 
     def forward(self, x: Tensor) -> Tensor:
+        """Per-channel affine input normalisation ``x · scale + shift``."""
         return x * self.scale + self.shift
 
 
@@ -229,6 +236,18 @@ RESNET_DEPTHS: dict[str, tuple[type[BasicBlock] | type[Bottleneck], tuple[int, i
     "resnet34": (BasicBlock, (3, 4, 6, 3)),
     "resnet50": (Bottleneck, (3, 4, 6, 3)),
 }
+
+
+def check_backbone_fields(config: Any) -> None:
+    """Validate the ResNet fields every zoo config has: ``backbone``, ``last_stride``, ``width``."""
+    if config.backbone not in RESNET_DEPTHS:
+        raise ModelConfigError(
+            f"backbone must be one of {', '.join(RESNET_DEPTHS)}, got {config.backbone!r}"
+        )
+    if config.last_stride not in (1, 2):
+        raise ModelConfigError(f"last_stride must be 1 or 2, got {config.last_stride!r}")
+    if not isinstance(config.width, int) or config.width < 1:
+        raise ModelConfigError(f"width must be a positive int, got {config.width!r}")
 
 
 class ResNet(nn.Module):
@@ -416,6 +435,7 @@ class ResNet(nn.Module):
         return x
 
     def forward(self, x: Tensor) -> Tensor:
+        """ImageNet logits: GAP of the last stage, then ``fc``."""
         x = torch.flatten(self.avgpool(self.forward_features(x)), 1)  # (B, num_features)
         return self.fc(x)
 

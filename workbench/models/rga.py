@@ -221,6 +221,7 @@ class RGAModule(nn.Module):
         return x, maps
 
     def forward(self, x: Tensor) -> Tensor:
+        """The attended features; the attention maps go to the sink (hooks see them)."""
         out, maps = self.forward_maps(x)
         if self.sink is not None:
             self.sink.update(maps)
@@ -259,6 +260,7 @@ class CBAMModule(nn.Module):
             self.spatial_map = nn.Sigmoid()
 
     def forward_maps(self, x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """The attended features and the gates used: ``channel`` (B, C), ``spatial`` (B, 1, h, w)."""
         maps: dict[str, Tensor] = {}
         if self.use_channel:
             ac = self.channel_map(self.mlp(x.mean(dim=(2, 3))) + self.mlp(x.amax(dim=(2, 3))))
@@ -272,6 +274,7 @@ class CBAMModule(nn.Module):
         return x, maps
 
     def forward(self, x: Tensor) -> Tensor:
+        """The attended features; the attention maps go to the sink (hooks see them)."""
         out, maps = self.forward_maps(x)
         if self.sink is not None:
             self.sink.update(maps)
@@ -388,13 +391,14 @@ class RGA(PooledBNNeckModel):
             self.add_module(f"att{k}", module)
             self.attention_names.append(f"att{k}")
             maps = [
-                LayerInfo(f"attention{k}", 1, red, f"att{k}.spatial_map", "attention"),
+                LayerInfo(f"attention{k}", 1, red, f"att{k}.spatial_map", "attention", False),
                 LayerInfo(
                     f"channel_attention{k}",
                     stage.channels,
                     None,
                     f"att{k}.channel_map",
                     "attention",
+                    batch_may_grow=False,  # weights of the features they gate
                 ),
             ]
             if config.attention == "cbam":

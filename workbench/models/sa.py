@@ -75,7 +75,8 @@ Explanation API:
 * CAM per DS stage (paper Fig. 1, 5, 6): :meth:`SANet.cam_weights` ``(stage) -> (num_classes, C_l)``
   applies to :meth:`SANet.cam_input` ``= s·a_l ⊙ F_l`` (s = h·w with ``sa_rescale``) (``F_l = feature_maps["layer{l}"]``; without SA
   on that branch just ``F_l``): ``CAM_c(h, w) = cam_weights[c] · cam_input[:, :, h, w]`` and, exactly,
-  ``logit_c = mean_{h,w} CAM_c + bias_c`` (:meth:`SANet.class_activation_map`). The PCB/global
+  ``logit_c = mean_{h,w} CAM_c + bias_c`` (:meth:`SANet.stage_cam`, which the ``"cam"`` explainer
+  uses). The PCB/global
   branch has a BN + ReLU after the conv, so it has no exact CAM; use Grad-CAM on ``layer4``.
 """
 
@@ -90,18 +91,19 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from workbench.models.base import (
+    Capability,
     LayerInfo,
     ModelConfig,
     ModelConfigError,
     Pooling,
     ReIDModel,
     TrainOutput,
-    check_backbone_fields,
 )
 from workbench.models.heads import GlobalAvgPool
 from workbench.models.registry import register_model
 from workbench.models.resnet import (
     backbone_from_config,
+    check_backbone_fields,
 )
 
 __all__ = [
@@ -150,6 +152,7 @@ class SAWeights(nn.Module):
         self.mode = mode
 
     def forward(self, x: Tensor) -> Tensor:
+        """(B, C, h, w) → (B, 1, h, w) parameter-free attention weights (sum 1 over positions)."""
         return spatial_attention_weights(x, self.mode).to(x.dtype)
 
     def extra_repr(self) -> str:
@@ -169,6 +172,7 @@ class SpatialAttention(nn.Module):
         self.rescale = rescale
 
     def forward(self, x: Tensor) -> Tensor:
+        """``s · a ⊙ x`` with a the SA weights (s = h·w with ``rescale``, else 1)."""
         scale = x.shape[2] * x.shape[3] if self.rescale else 1
         return (scale * self.weights(x)) * x  # (B, 1, h, w) * (B, C, h, w)
 
@@ -208,6 +212,7 @@ class DeepSupervisionBranch(nn.Module):
         return self.sa(x) if self.sa is not None else x
 
     def forward(self, x: Tensor) -> Tensor:
+        """(B, C, h, w) stage map → (B, num_classes) logits of the deep-supervision classifier."""
         v = self.pool(self.cam_input(x))  # (B, C)
         v = self.conv(v[:, :, None, None]).flatten(1)  # (B, dim)
         if self.bn is not None:
@@ -261,6 +266,7 @@ class PartPool(nn.Module):
         return F.adaptive_avg_pool2d(x, (self.parts, 1)).flatten(2).transpose(1, 2)
 
     def forward(self, x: Tensor) -> Tensor:
+        """(B, C, h, w) → (B, P·C): the mean of each of P horizontal stripes."""
         return self.stripes(x).flatten(1)
 
 
@@ -272,6 +278,7 @@ class PartEmbedding(nn.Module):
         self.parts = parts
 
     def forward(self, v: Tensor) -> Tensor:
+        """(B, P·C) → (B, P·C) with each stripe's vector L2-normalised."""
         b = v.shape[0]
         return F.normalize(v.reshape(b, self.parts, -1), dim=2).flatten(1)
 
@@ -379,6 +386,10 @@ class SANet(ReIDModel):
                 self.deep[stage] = DeepSupervisionBranch(
                     info[stage].channels, config.dim, k, mode, config.sa_rescale, neck
                 )
+        #: stages with an exact CAM (the deep-supervision classifiers); Capability.CAM_WEIGHTS
+        self.cam_layers: tuple[str, ...] = tuple(self.deep)
+        if self.cam_layers:
+            self.capabilities = frozenset({Capability.CAM_WEIGHTS})
         c = self.backbone.num_features
         self.sa4 = (
             SpatialAttention(config.sa_mode, config.sa_rescale)
@@ -415,11 +426,10 @@ class SANet(ReIDModel):
             stage = row.name
             if stage in self.deep and self.deep[stage].sa is not None:
                 n = stage[-1]
-                rows.append(
-                    LayerInfo(f"sa{n}", 1, row.reduction, f"deep.{stage}.sa.weights", "attention")
-                )
+                module = f"deep.{stage}.sa.weights"  # weights of the map they rescale
+                rows.append(LayerInfo(f"sa{n}", 1, row.reduction, module, "attention", False))
             if stage == "layer4" and self.sa4 is not None:
-                rows.append(LayerInfo("sa4", 1, row.reduction, "sa4.weights", "attention"))
+                rows.append(LayerInfo("sa4", 1, row.reduction, "sa4.weights", "attention", False))
         rows += [
             LayerInfo("global", self.feature_dim, None, "pool", "vector"),
             LayerInfo("embedding", self.embedding_dim, None, "head", "vector"),
@@ -448,6 +458,7 @@ class SANet(ReIDModel):
         return x, stage_out
 
     def forward(self, images: Tensor) -> Tensor | TrainOutput:
+        """Eval: the (B, P·C) part embedding; train: the dict with part and deep logits."""
         x, stage_out = self._backbone(images, None)
         features = self.pool(x)  # (B, P·C)
         embedding = self.head(features)  # (B, P·C), each stripe L2-normalised
@@ -468,6 +479,7 @@ class SANet(ReIDModel):
         }
 
     def feature_maps(self, images: Tensor) -> dict[str, Tensor]:
+        """Stages, SA weights, ``global`` and ``embedding`` by ``layer_info`` name."""
         maps: dict[str, Tensor] = {}
         training = self.training
         self.training = False  # the SA weights are computed in the eval path
@@ -531,14 +543,20 @@ class SANet(ReIDModel):
         """The map the CAM weights apply to: ``a ⊙ F_l`` for ``stage_map = F_l`` (B, C_l, h, w)."""
         return self._branch(stage).cam_input(stage_map)
 
-    def class_activation_map(self, images: Tensor, stage: str | int, classes: Tensor) -> Tensor:
-        """(B, h, w) CAM of DS stage ``stage`` for ``classes`` (B,) (e.g. the true ids).
+    def stage_cam(
+        self, stage: str | int, stage_map: Tensor, classes: Tensor, with_sa: bool = True
+    ) -> Tensor:
+        """(B, h, w) CAM of DS stage ``stage`` for ``classes`` (B,), from its map F_l.
 
-        Exact: ``CAM.mean((1, 2)) + cam_bias[classes]`` equals the DS branch's logits.
+        ``W[c] · (a ⊙ F_l)`` per position (``with_sa=False``: ``W[c] · F_l``, the paper's
+        "without SA" panels). With SA it is exact: ``CAM.mean((1, 2)) + cam_bias[classes]``
+        equals the DS branch's logits.
         """
         branch = self._branch(stage)
+        source = branch.cam_input(stage_map) if with_sa else stage_map  # (B, C, h, w)
+        return torch.einsum("bchw,bc->bhw", source, branch.cam_weights()[classes])
+
+    def class_activation_map(self, images: Tensor, stage: str | int, classes: Tensor) -> Tensor:
+        """(B, h, w) CAM of DS stage ``stage`` of ``images`` for ``classes`` (:meth:`stage_cam`)."""
         name = f"layer{stage}" if isinstance(stage, int) else stage
-        stage_map = self.feature_maps(images)[name]
-        x = branch.cam_input(stage_map)  # (B, C, h, w)
-        w = branch.cam_weights()[classes]  # (B, C)
-        return torch.einsum("bchw,bc->bhw", x, w)
+        return self.stage_cam(stage, self.feature_maps(images)[name], classes)

@@ -165,9 +165,11 @@ class WrappedModel(ReIDModel):
         return rows
 
     def forward(self, images: Tensor) -> Tensor:
+        """The (B, D) embedding of the wrapped network's output."""
         return self.embed(self.module(images))
 
     def feature_maps(self, images: Tensor) -> dict[str, Tensor]:
+        """The wrapped network's named maps and the ``embedding``."""
         maps, emb = self._run(images)
         return {**maps, "embedding": emb}
 

@@ -172,13 +172,16 @@ class TrainConfig:
 
     # -- (de)serialisation --------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict; :meth:`from_dict` rebuilds the config."""
         return dataclasses.asdict(self)
 
     def save(self, path: str | Path) -> None:
+        """Write the config as JSON to ``path``."""
         Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> TrainConfig:
+        """Build a config from a dict, rejecting unknown keys with the valid ones."""
         return _from_dict(cls, d, "config")
 
     @classmethod

@@ -21,10 +21,12 @@ class DistEnv:
 
     @property
     def enabled(self) -> bool:
+        """Whether more than one process trains (DistributedDataParallel on)."""
         return self.world_size > 1
 
     @property
     def is_main(self) -> bool:
+        """Whether this is rank 0 (the process that logs and writes files)."""
         return self.rank == 0
 
 

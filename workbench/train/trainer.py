@@ -146,7 +146,7 @@ class Trainer:
 
     # -- construction -----------------------------------------------------------------------
     def _build_model(self) -> nn.Module:
-        from workbench.models.registry import build_model
+        from workbench.pretrained import build_model_with_target
 
         # the number of classes always comes from the data, the input size from the transforms
         dc = self.config.data
@@ -155,7 +155,7 @@ class Trainer:
             "num_classes": self.num_classes,
             "input_size": (dc.height, dc.width),
         }
-        return build_model(self.config.model, **kwargs)
+        return build_model_with_target(self.config.model, **kwargs)
 
     def _build_losses(self) -> None:
         from workbench.train.losses import CenterLoss, CrossEntropyLabelSmooth, TripletLoss

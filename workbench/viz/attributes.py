@@ -38,7 +38,7 @@ __all__ = [
 ]
 
 
-def contribution_bars(table: pd.DataFrame, k: int = 5, title: str = ""):
+def contribution_bars(table: pd.DataFrame, k: int = 5, title: str = "") -> Figure:
     """Horizontal bars of the ``k`` largest contributions (``table`` sorted, largest first).
 
     ``table`` has ``attribute`` and ``contribution`` columns and optionally ``value_x`` /
@@ -108,7 +108,7 @@ def draw_pair_explanation(ex: AttributeExplanation, axes: np.ndarray) -> None:
         ax.axis("off")
 
 
-def figure_png(fig, dpi: int = 100) -> bytes:
+def figure_png(fig: Figure, dpi: int = 100) -> bytes:
     """PNG bytes of a matplotlib figure (the figure is closed)."""
 
     buf = io.BytesIO()

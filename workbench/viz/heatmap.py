@@ -18,12 +18,19 @@ Everything works on numpy arrays (H×W×3 uint8 RGB images, h×w float maps) and
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal
+from typing import TYPE_CHECKING, Literal, Union
 
 import cv2
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+#: a map as the renderers take it: an array or a torch tensor (any device; not imported here)
+MapLike = Union[np.ndarray, "torch.Tensor"]
 
 __all__ = [
     "Scale",
@@ -56,14 +63,17 @@ class Scale:
         return np.clip((v - self.vmin) / (span if span > 0 else 1.0), 0.0, 1.0)
 
 
-def _as_numpy(maps) -> np.ndarray:
+def _as_numpy(maps: MapLike | Sequence[MapLike]) -> np.ndarray:
     if hasattr(maps, "detach"):  # a torch tensor, on any device
         maps = maps.detach().float().cpu().numpy()
     return np.asarray(maps, np.float32)
 
 
 def shared_scale(
-    maps, mode: Mode = "positive", percentile: float = 99.5, cmap: str | None = None
+    maps: MapLike | Sequence[MapLike],
+    mode: Mode = "positive",
+    percentile: float = 99.5,
+    cmap: str | None = None,
 ) -> Scale:
     """One colour scale for every map in ``maps`` (an array, a tensor or a list of them).
 
@@ -102,7 +112,7 @@ def colourise(values: np.ndarray, scale: Scale) -> np.ndarray:
     return _lut(scale.cmap)[idx]
 
 
-def overlay(image: np.ndarray, heat, scale: Scale, alpha: float = 0.5) -> np.ndarray:
+def overlay(image: np.ndarray, heat: MapLike, scale: Scale, alpha: float = 0.5) -> np.ndarray:
     """Blend a map onto an RGB image: the map is upsampled bilinearly to the image size.
 
     Args:

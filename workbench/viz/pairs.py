@@ -14,7 +14,11 @@ __all__ = ["draw_matches", "mark_point"]
 
 
 def mark_point(
-    image: np.ndarray, y: float, x: float, colour=(0, 255, 255), size: int = 7
+    image: np.ndarray,
+    y: float,
+    x: float,
+    colour: tuple[int, int, int] = (0, 255, 255),
+    size: int = 7,
 ) -> np.ndarray:
     """A copy of ``image`` with a cross at (y, x), fractions of its height and width."""
     out = np.ascontiguousarray(image.copy())

@@ -8,9 +8,13 @@ the distance and the file name, which users of torchreid and FastReID had to pat
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from matplotlib.figure import Figure
 
 from workbench.viz.images import add_border, read_rgb
 
@@ -52,14 +56,14 @@ def choose_queries(
 
 def plot_ranklist(
     distmat: np.ndarray,
-    query,
-    gallery,
+    query: pd.DataFrame,
+    gallery: pd.DataFrame,
     queries: list[int],
     topk: int = 10,
     out: str | Path | None = None,
     title: str | None = None,
     metric: str = "cosine",
-):
+) -> Figure:
     """Draw ``queries`` (row indices into ``query``) each with its top-``topk`` gallery images.
 
     ``query`` / ``gallery`` are split tables (``path, pid, camid``); ``metric`` names the

@@ -8,6 +8,7 @@ larger than the whole budget is simply not kept.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any
@@ -30,8 +31,8 @@ def nbytes(value: Any) -> int:
         return sum(nbytes(v) for v in value.values())
     if isinstance(value, list | tuple):
         return sum(nbytes(v) for v in value)
-    if hasattr(value, "__dataclass_fields__"):
-        return sum(nbytes(getattr(value, f)) for f in value.__dataclass_fields__)
+    if dataclasses.is_dataclass(value):
+        return sum(nbytes(getattr(value, f.name)) for f in dataclasses.fields(value))
     return 0
 
 

@@ -25,7 +25,8 @@ import torch
 from torch import Tensor, nn
 
 from workbench.evaluate.explain_metrics import localisation_scores
-from workbench.explain.attributes import average_aams
+from workbench.evaluate.interpretations import average_aams
+from workbench.models.base import Capability, capabilities_of
 from workbench.viz.attributes import contribution_bars, figure_png
 from workbench.viz.heatmap import colour_bar, encode, hstack, overlay, shared_scale
 from workbench.widgets._controls import DeviceControl, guarded, message_html
@@ -40,8 +41,9 @@ __all__ = [
 
 
 def is_interpreter(model: nn.Module) -> bool:
-    """Whether ``model`` offers the interpreter interface (``attribute_names``, ``interpret``)."""
-    return hasattr(model, "attribute_names") and callable(getattr(model, "interpret", None))
+    """Whether ``model`` declares the interpreter interface (``attribute_names``, ``interpret``):
+    ``Capability.ATTRIBUTE_INTERPRETER``."""
+    return Capability.ATTRIBUTE_INTERPRETER in capabilities_of(model)
 
 
 def _not_interpreter(model: nn.Module) -> str:
@@ -259,6 +261,7 @@ class AttributeExplorer:
 
     @guarded
     def show(self) -> None:
+        """Display the app in the notebook."""
         if self.averages is None or self.attribute.value is None:
             return
         i = list(self.attribute.options).index(self.attribute.value)

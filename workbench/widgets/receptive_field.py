@@ -18,6 +18,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+import pandas as pd
 from torch import nn
 
 from workbench.explain import get_explainer, list_explainers
@@ -63,7 +64,8 @@ class ReceptiveFieldExplorer:
 
         self.model = model.eval()
         self.size = model_input_size(model)
-        self.paths = [str(p) for p in (images["path"] if hasattr(images, "columns") else images)]
+        paths = images["path"] if isinstance(images, pd.DataFrame) else images
+        self.paths = [str(p) for p in paths]
         self.store = ImageStore(self.size)
         self.cache = LRUCache(cache_bytes)
         self.device_control = DeviceControl(model, device)
@@ -146,6 +148,7 @@ class ReceptiveFieldExplorer:
 
     @guarded
     def refresh(self) -> None:
+        """Recompute and redraw the maps of the current image, layer and point."""
         if not self.paths:
             raise ValueError("no images to explore: pass a list of paths or a split table")
         if not self.relation_layers and not self.attention_layers:

@@ -98,17 +98,21 @@ class Skeleton:
     lift: float = 0.0  # vertical shift that put the stance foot on the ground
 
     def p(self, name: str) -> np.ndarray:
+        """(x, y) image position of joint ``name``."""
         return self.xy[J[name]]
 
     def d(self, name: str) -> float:
+        """Depth of joint ``name`` (larger = nearer the camera)."""
         return float(self.depth[J[name]])
 
     @property
     def cos(self) -> float:
+        """cos of the body's yaw (1 = facing the camera)."""
         return float(np.cos(np.radians(self.pose.yaw)))
 
     @property
     def sin(self) -> float:
+        """sin of the body's yaw (±1 = side view)."""
         return float(np.sin(np.radians(self.pose.yaw)))
 
     def project_point(self, x: float, y: float, z: float) -> tuple[np.ndarray, float]:

@@ -50,6 +50,7 @@ class Camera:
         return np.clip(np.rint(y * 255.0), 0, 255).astype(np.uint8)[:, None, :]
 
     def to_json(self) -> dict:
+        """The camera's fields as a JSON-ready dict (``synth.json``)."""
         return asdict(self)
 
 
@@ -140,6 +141,7 @@ class NoiseBank:
         return self._tiles[cam.index]
 
     def apply(self, image: np.ndarray, cam: Camera, rng: np.random.Generator) -> np.ndarray:
+        """``image`` with this camera's noise added, from a random offset into its noise tiles."""
         pos, neg = self.tiles(cam)
         y, x = int(rng.integers(self.h)), int(rng.integers(self.w))
         sl = (slice(y, y + self.h), slice(x, x + self.w))

@@ -47,6 +47,7 @@ class Canvas:
         self.place(1.0, 1.0, 0.0, 0.0)
 
     def place(self, sx: float, sy: float, ox: float, oy: float) -> None:
+        """Set the body-to-image scale ``(sx, sy)`` and offset ``(ox, oy)`` of the next drawing."""
         self._scale = np.array([sx, sy]) * ONE
         self._offset = np.array([ox, oy]) * ONE
         self.sx, self.sy, self.ox, self.oy = sx, sy, ox, oy
@@ -136,6 +137,7 @@ class Canvas:
         return lut[self.ids]
 
     def chain_at(self, x: int, y: int) -> int:
+        """The keypoint chain drawn at pixel (x, y): −1 for an occluder, ``CHAIN_NONE`` for none."""
         pid = int(self.ids[y, x])
         if pid == OCCLUDER:
             return -1

@@ -63,6 +63,7 @@ class Plan:
     images: list[ImageSpec]
 
     def count(self, folder: str, kind: str | None = None) -> int:
+        """Planned images in ``folder`` (of one ``kind`` only, when given)."""
         return sum(s.folder == folder and kind in (None, s.kind) for s in self.images)
 
 

@@ -28,10 +28,12 @@ class SynthSummary:
 
     @property
     def images(self) -> int:
+        """Images written in all three folders."""
         return self.images_train + self.images_query + self.images_gallery
 
     @property
     def images_per_second(self) -> float:
+        """Rendering speed (NaN when no time was measured)."""
         return self.images / self.seconds if self.seconds > 0 else float("nan")
 
     def __str__(self) -> str:

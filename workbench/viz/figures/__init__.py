@@ -17,17 +17,24 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from torch import nn
 
 __all__ = [
     "ONE_PER_PAPER",
     "WEIGHTS",
     "FigureRecipe",
+    "Models",
     "get_figure",
     "list_figures",
     "make_figures",
     "register_figure",
 ]
+
+#: what a recipe is given: the loaded model of each role it ``needs`` (``WEIGHTS`` keys)
+Models = Mapping[str, "nn.Module"]
 
 # the shipped weights each recipe asks for, by role, and how to train a missing one
 WEIGHTS: dict[str, str] = {

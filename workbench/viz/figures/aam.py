@@ -7,12 +7,20 @@ from :mod:`workbench.explain.attributes`.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 
 from workbench.viz.figures import register_figure
 from workbench.viz.figures.samples import batch, device_of, input_size, load_samples, pick_rows
 from workbench.viz.figures.style import colour_bar
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from workbench.data.split import Split
+    from workbench.viz.figures import Models
 
 __all__ = ["aam_fig1", "aam_supp_fig2", "aam_supp_fig3", "aam_supp_fig4", "cross_domain_split"]
 
@@ -41,7 +49,7 @@ def _attribute_vectors(split, pids) -> np.ndarray | None:
     "aam_fig1", paper="AAM", figure="Fig. 1/4", needs=["interpreter"],
     what="a query and its true match: the distance split into the top-3 attributes with their AAMs",
 )  # fmt: skip
-def aam_fig1(models, split, *, seed=0, k=3):
+def aam_fig1(models: Models, split: Split, *, seed: int = 0, k: int = 3) -> Figure:
     from workbench.explain.attributes import explain_pair
     from workbench.viz.attributes import plot_pair_explanation
 
@@ -76,8 +84,8 @@ def aam_fig1(models, split, *, seed=0, k=3):
     "aam_supp_fig2", paper="AAM", figure="supp. Fig. 2", needs=["interpreter"],
     what="average positive and negative AAM of every attribute over the query images",
 )  # fmt: skip
-def aam_supp_fig2(models, split, *, seed=0, limit=400):
-    from workbench.explain.attributes import average_aams, interpret_table
+def aam_supp_fig2(models: Models, split: Split, *, seed: int = 0, limit: int = 400) -> Figure:
+    from workbench.evaluate.interpretations import average_aams, interpret_table
     from workbench.viz.attributes import plot_average_aams
 
     model = models["interpreter"]
@@ -93,7 +101,7 @@ def aam_supp_fig2(models, split, *, seed=0, limit=400):
     return fig
 
 
-def cross_domain_split(split, domain: int = 1, ids: int = 40):
+def cross_domain_split(split: Split, domain: int = 1, ids: int = 40) -> Split:
     """The test split of the synthetic dataset filmed at site ``domain`` (rendered once, reused).
 
     Same seed and image size as ``split`` when it is synthetic (rendered beside it as
@@ -143,7 +151,9 @@ def _pairs(split, n_match: int, n_other: int, seed: int) -> list[tuple[int, int,
     "aam_supp_fig3", paper="AAM", figure="supp. Fig. 3", needs=["interpreter"],
     what="cross-domain pairs: the interpreter of site 0 explaining pairs filmed at site 1",
 )  # fmt: skip
-def aam_supp_fig3(models, split, *, seed=0, k=3, matches=2, others=1):
+def aam_supp_fig3(
+    models: Models, split: Split, *, seed: int = 0, k: int = 3, matches: int = 2, others: int = 1
+) -> Figure:
     from workbench.explain.attributes import explain_pair
     from workbench.viz.attributes import draw_pair_explanation
     from workbench.viz.figures.style import grid
@@ -181,7 +191,14 @@ def aam_supp_fig3(models, split, *, seed=0, k=3, matches=2, others=1):
     needs=["interpreter_n1", "interpreter", "interpreter_n5"],
     what="AAMs of interpreters sharing N = 1, 3, 5 stages with the target, same images",
 )  # fmt: skip
-def aam_supp_fig4(models, split, *, seed=0, n=3, attributes=("hair", "up", "down")):
+def aam_supp_fig4(
+    models: Models,
+    split: Split,
+    *,
+    seed: int = 0,
+    n: int = 3,
+    attributes: tuple[str, ...] = ("hair", "up", "down"),
+) -> Figure:
     from workbench.viz.attributes import display_aam
     from workbench.viz.figures.style import grid, heat_tile, image_tile
     from workbench.viz.heatmap import Scale

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from workbench.viz.figures import register_figure
@@ -17,6 +19,12 @@ from workbench.viz.figures.style import colour_bar, grid, heat_tile, image_tile
 from workbench.viz.heatmap import shared_scale
 from workbench.viz.ranklist import GREEN, RED
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from workbench.data.split import Split
+    from workbench.viz.figures import Models
+
 __all__ = ["faithfulness_panel", "ranklist_heatmaps"]
 
 
@@ -27,10 +35,12 @@ __all__ = ["faithfulness_panel", "ranklist_heatmaps"]
     needs=["bot"],
     what="queries and their top-8 with Grad-CAM of each pair's similarity, one colour scale",
 )
-def ranklist_heatmaps(models, split, *, seed=0, queries=3, topk=8):
+def ranklist_heatmaps(
+    models: Models, split: Split, *, seed: int = 0, queries: int = 3, topk: int = 8
+) -> Figure:
     from workbench.evaluate.distance import distance_label, ranking_metric
+    from workbench.evaluate.report import split_distances
     from workbench.explain import explain_pair
-    from workbench.explain.report import split_distances
     from workbench.viz.ranklist import ranked_gallery
 
     model = models["bot"]
@@ -80,8 +90,15 @@ def ranklist_heatmaps(models, split, *, seed=0, queries=3, topk=8):
     optional=["daaf", "sa", "rga", "ianet"],
     what="energy of Grad-CAM on the person mask per model and layer, against its chance level",
 )
-def faithfulness_panel(models, split, *, seed=0, pairs=24, layers=("layer2", "layer3", "layer4")):
-    from workbench.explain.report import faithfulness_report, split_distances
+def faithfulness_panel(
+    models: Models,
+    split: Split,
+    *,
+    seed: int = 0,
+    pairs: int = 24,
+    layers: tuple[str, ...] = ("layer2", "layer3", "layer4"),
+) -> Figure:
+    from workbench.evaluate.report import faithfulness_report, split_distances
     from workbench.viz.figures.style import figure_style
 
     small = matched_subsplit(split, pairs, seed)  # the same pairs, without the whole gallery

@@ -6,13 +6,22 @@ caption says so; each panel group shares one colour scale.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 
+from workbench.models.base import Capability, capabilities_of
 from workbench.viz.contact_sheet import draw_keypoints, overlay_parts
 from workbench.viz.figures import register_figure
 from workbench.viz.figures.samples import batch, device_of, input_size, load_samples, pick_rows
 from workbench.viz.figures.style import colour_bar, grid, heat_tile, image_tile
 from workbench.viz.heatmap import Scale, shared_scale
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from workbench.data.split import Split
+    from workbench.viz.figures import Models
 
 __all__ = ["daaf_fig1", "daaf_fig5", "daaf_fig6", "daaf_fig9", "daaf_fig78"]
 
@@ -26,7 +35,7 @@ def _samples(model, split, n, seed):
     "daaf_fig1", paper="DAAF", figure="Fig. 1", needs=["daaf"],
     what="images, holistic attention maps (eq. 7) and partial maps (eq. 8, strongest group)",
 )  # fmt: skip
-def daaf_fig1(models, split, *, seed=0, n=6):
+def daaf_fig1(models: Models, split: Split, *, seed: int = 0, n: int = 6) -> Figure:
     from workbench.explain import explain
 
     model = models["daaf"]
@@ -49,7 +58,7 @@ def daaf_fig1(models, split, *, seed=0, n=6):
     "daaf_fig5", paper="DAAF", figure="Fig. 5", needs=["bot", "daaf"],
     what="holistic maps at conv1 (stem) without (BoT) and with the holistic attention branch",
 )  # fmt: skip
-def daaf_fig5(models, split, *, seed=0, n=4):
+def daaf_fig5(models: Models, split: Split, *, seed: int = 0, n: int = 4) -> Figure:
     from workbench.explain import explain
 
     samples = _samples(models["daaf"], split, n, seed)
@@ -71,7 +80,7 @@ def daaf_fig5(models, split, *, seed=0, n=4):
     "daaf_fig6", paper="DAAF", figure="Fig. 6", needs=["daaf"],
     what="the six channel-group partial attention maps (eq. 8) per image",
 )  # fmt: skip
-def daaf_fig6(models, split, *, seed=0, n=3):
+def daaf_fig6(models: Models, split: Split, *, seed: int = 0, n: int = 3) -> Figure:
     from workbench.explain import explain
 
     model = models["daaf"]
@@ -92,18 +101,17 @@ def daaf_fig6(models, split, *, seed=0, n=3):
 def _group_names(model) -> list[list[str]]:
     from workbench.data.annotations import COCO_KEYPOINTS
 
-    pab = getattr(model, "pab", None)
-    if pab is None:
+    if Capability.CONV_SHUFFLE not in capabilities_of(model):  # declared iff PAB is built
         return []
     short = {k: k.replace("left_", "l.").replace("right_", "r.") for k in COCO_KEYPOINTS}
-    return [[short[COCO_KEYPOINTS[k]] for k in g][:2] for g in pab.groups]
+    return [[short[COCO_KEYPOINTS[k]] for k in g][:2] for g in model.keypoint_groups]
 
 
 @register_figure(
     "daaf_fig78", paper="DAAF", figure="Fig. 7–8", needs=["daaf"],
     what="HAB mask and PAB keypoint outputs at inference beside the ground-truth mask and keypoints",
 )  # fmt: skip
-def daaf_fig78(models, split, *, seed=0, n=4):
+def daaf_fig78(models: Models, split: Split, *, seed: int = 0, n: int = 4) -> Figure:
     from workbench.explain import explain
 
     model = models["daaf"]
@@ -143,7 +151,7 @@ def daaf_fig78(models, split, *, seed=0, n=4):
     "daaf_fig9", paper="DAAF", figure="Fig. 9", needs=["daaf"],
     what="1×1-conv shuffle grid (features i × conv j) with the feature-following score",
 )  # fmt: skip
-def daaf_fig9(models, split, *, seed=0):
+def daaf_fig9(models: Models, split: Split, *, seed: int = 0) -> Figure:
     from workbench.explain import explain
 
     model = models["daaf"]

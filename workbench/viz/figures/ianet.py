@@ -8,11 +8,20 @@ visible ankle lowest in the image).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from workbench.viz.figures import register_figure
 from workbench.viz.figures.samples import batch, device_of, input_size, load_samples, pick_rows
 from workbench.viz.figures.style import colour_bar, grid, heat_tile, image_tile
+
+if TYPE_CHECKING:
+    import torch
+    from matplotlib.figure import Figure
+
+    from workbench.data.split import Split
+    from workbench.viz.figures import Models
 
 __all__ = ["CHANNEL_PARTS", "body_points", "ianet_fig8", "part_channels"]
 
@@ -54,7 +63,7 @@ def body_points(keypoints: np.ndarray, parts: np.ndarray | None) -> dict[str, tu
 CHANNEL_PARTS: dict[str, tuple[int, ...]] = {"head": (1,), "bag": (5, 6, 7), "shoes": (4,)}
 
 
-def part_channels(maps, parts: list[np.ndarray]) -> dict[str, int]:
+def part_channels(maps: torch.Tensor | np.ndarray, parts: list[np.ndarray]) -> dict[str, int]:
     """``{region: channel}``: per region of :data:`CHANNEL_PARTS`, the channel of ``maps``
     ((N, C, h, w), any sign) with the largest mean share of its ReLU mass inside the region.
 
@@ -87,7 +96,7 @@ def part_channels(maps, parts: list[np.ndarray]) -> dict[str, int]:
     what="SIA receptive fields (relation-map rows) of head, torso, bag, legs and shoe points, "
     "and CIA output channels of the head, bag and shoes",
 )  # fmt: skip
-def ianet_fig8(models, split, *, seed=0, n=3):
+def ianet_fig8(models: Models, split: Split, *, seed: int = 0, n: int = 3) -> Figure:
     import torch
 
     from workbench.explain import explain

@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from workbench.data.annotations import PART_LABELS
@@ -25,6 +27,12 @@ from workbench.viz.figures.style import colour_bar, grid, heat_tile, image_tile
 from workbench.viz.heatmap import shared_scale
 from workbench.viz.pairs import draw_matches, mark_point
 from workbench.viz.ranklist import GREEN, RED, ranked_gallery
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from workbench.data.split import Split
+    from workbench.viz.figures import Models
 
 __all__ = ["pair_correspondence", "ranking_contrast"]
 
@@ -66,7 +74,7 @@ def _ranking(model, split):
     what="queries, their top match, the strongest position pairs as lines, and where points on "
     "the head, torso, legs and shoes match (exact decomposition, one colour scale)",
 )
-def pair_correspondence(models, split, *, seed=0, queries=3):
+def pair_correspondence(models: Models, split: Split, *, seed: int = 0, queries: int = 3) -> Figure:
     from workbench.explain.decomposition import decompose_pair
 
     model = models["bot"]
@@ -116,7 +124,7 @@ def pair_correspondence(models, split, *, seed=0, queries=3):
     what="queries whose first match is wrong: the wrong match, the true match, and the query map "
     "of s(q, wrong) − s(q, true), which adds up to the margin",
 )
-def ranking_contrast(models, split, *, seed=0, queries=3):
+def ranking_contrast(models: Models, split: Split, *, seed: int = 0, queries: int = 3) -> Figure:
     from workbench.explain.decomposition import contrast
 
     model = models["bot"]

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from workbench.viz.figures import register_figure
 from workbench.viz.figures.samples import batch, device_of, input_size, load_samples, pick_rows
 from workbench.viz.figures.style import colour_bar, grid, heat_tile, image_tile
 from workbench.viz.heatmap import Scale
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from workbench.data.split import Split
+    from workbench.viz.figures import Models
 
 __all__ = ["rga_supp_fig1", "rga_supp_fig2"]
 
@@ -22,7 +30,7 @@ def _attention(model, x, layer):
     "rga_supp_fig2", paper="RGA-SC", figure="supp. Fig. 2", needs=["rga"],
     what="spatial attention maps attention1–4 of RGA-SC (sigmoid, fixed [0, 1] scale)",
 )  # fmt: skip
-def rga_supp_fig2(models, split, *, seed=0, n=4):
+def rga_supp_fig2(models: Models, split: Split, *, seed: int = 0, n: int = 4) -> Figure:
     from workbench.explain.attention import AttentionMap
 
     model = models["rga"]
@@ -44,7 +52,7 @@ def rga_supp_fig2(models, split, *, seed=0, n=4):
     "rga_supp_fig1", paper="RGA-SC", figure="supp. Fig. 1", needs=["rga_cbam", "rga_norel", "rga"],
     what="attention4 of a CBAM-style module, RGA-SC without relations, and RGA-SC",
 )  # fmt: skip
-def rga_supp_fig1(models, split, *, seed=0, n=4):
+def rga_supp_fig1(models: Models, split: Split, *, seed: int = 0, n: int = 4) -> Figure:
     roles = (("rga_cbam", "CBAM"), ("rga_norel", "RGA-SC w/o Rel."), ("rga", "RGA-SC"))
     samples = load_samples(split.query, pick_rows(split.query, n, seed), input_size(models["rga"]))
     fig, axes = grid(n, 4, title="RGA-SC supp. Fig. 1: spatial attention after layer4")

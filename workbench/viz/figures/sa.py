@@ -7,6 +7,8 @@ that card, Fig. 1/5 falls back to the SA network's own CAM before its SA re-weig
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from workbench.viz.figures import register_figure
@@ -14,6 +16,12 @@ from workbench.viz.figures.samples import batch, device_of, input_size, load_sam
 from workbench.viz.figures.style import colour_bar, grid, heat_tile, image_tile
 from workbench.viz.heatmap import shared_scale
 from workbench.viz.ranklist import GREEN, RED
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from workbench.data.split import Split
+    from workbench.viz.figures import Models
 
 __all__ = ["sa_fig5", "sa_fig6"]
 
@@ -28,7 +36,7 @@ def _stage_cam(model, x, stage, with_sa=True):
     "sa_fig5", paper="Parameter-free SA", figure="Fig. 1/5", needs=["sa"], optional=["sa_plain"],
     what="class activation maps of the deep-supervision stages, plain GAP vs GAP with SA",
 )  # fmt: skip
-def sa_fig5(models, split, *, seed=0, n=3):
+def sa_fig5(models: Models, split: Split, *, seed: int = 0, n: int = 3) -> Figure:
     from workbench.explain.cam import StageCAM
 
     model, plain = models["sa"], models.get("sa_plain")
@@ -74,10 +82,12 @@ def _nearest(dist, gp, gc, qp, qc):
     "sa_fig6", paper="Parameter-free SA", figure="Fig. 6", needs=["sa", "sa_plain"],
     what="failure cases of plain GAP across cameras that GAP with SA gets right, stage-2 CAM",
 )  # fmt: skip
-def sa_fig6(models, split, *, seed=0, n=2, stage="layer2"):
+def sa_fig6(
+    models: Models, split: Split, *, seed: int = 0, n: int = 2, stage: str = "layer2"
+) -> Figure:
     """Queries whose nearest same-camera image is right for both models, whose nearest
     cross-camera image is another person for plain GAP and the right one with SA (seeded pick)."""
-    from workbench.explain.report import cross_camera_matches, split_distances
+    from workbench.evaluate.report import cross_camera_matches, split_distances
 
     roles = ("sa", "sa_plain")
     size = input_size(models["sa"])

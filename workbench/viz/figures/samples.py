@@ -40,11 +40,11 @@ def pick_rows(table: pd.DataFrame, n: int, seed: int = 0, distinct_ids: bool = T
 def matched_subsplit(split: Any, queries: int, seed: int = 0) -> Any:
     """``queries`` queries with a cross-camera true match, and only their identities' gallery.
 
-    Each query's closest cross-camera true match (:func:`~workbench.explain.report.choose_pairs`)
+    Each query's closest cross-camera true match (:func:`~workbench.evaluate.report.choose_pairs`)
     is the same as over the whole gallery, since what is left out holds no true match; embedding
     this small split instead of the whole test split is what keeps per-model panels quick.
     """
-    from workbench.explain.report import cross_camera_matches
+    from workbench.evaluate.report import cross_camera_matches
 
     q, g = split.query.reset_index(drop=True), split.gallery
     matched = np.flatnonzero(cross_camera_matches(q, g).any(1))

@@ -11,11 +11,17 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib.figure import Figure
 
-from workbench.viz.heatmap import Scale, overlay
+from workbench.viz.heatmap import MapLike, Scale, overlay
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+Colour = tuple[int, int, int] | str  # RGB 0..255 or a matplotlib colour name
 
 __all__ = [
     "STYLE",
@@ -49,7 +55,9 @@ def figure_style() -> Iterator[None]:
         yield
 
 
-def grid(rows: int, cols: int, tile: tuple[float, float] = (0.9, 1.8), title: str | None = None):
+def grid(
+    rows: int, cols: int, tile: tuple[float, float] = (0.9, 1.8), title: str | None = None
+) -> tuple[Figure, np.ndarray]:
     """A Figure with a rows × cols grid of image axes (ticks off); returns ``(fig, axes[r][c])``."""
     with figure_style():
         fig = Figure(figsize=(cols * tile[0] + 0.6, rows * tile[1] + (0.7 if title else 0.3)))
@@ -63,7 +71,9 @@ def grid(rows: int, cols: int, tile: tuple[float, float] = (0.9, 1.8), title: st
     return fig, axes
 
 
-def image_tile(ax, image: np.ndarray, title: str | None = None, colour=None) -> None:
+def image_tile(
+    ax: Axes, image: np.ndarray, title: str | None = None, colour: Colour | None = None
+) -> None:
     """An RGB tile, optionally framed in ``colour`` (green/red for right/wrong matches)."""
     ax.imshow(image, interpolation="bilinear")
     ax.set_axis_on()
@@ -78,7 +88,14 @@ def image_tile(ax, image: np.ndarray, title: str | None = None, colour=None) -> 
         ax.set_title(title, fontsize=STYLE["axes.titlesize"], pad=STYLE["axes.titlepad"])
 
 
-def heat_tile(ax, image: np.ndarray, heat, scale: Scale, title: str | None = None, colour=None):
+def heat_tile(
+    ax: Axes,
+    image: np.ndarray,
+    heat: MapLike,
+    scale: Scale,
+    title: str | None = None,
+    colour: Colour | None = None,
+) -> None:
     """``image`` with ``heat`` (any resolution) overlaid on ``scale``."""
     image_tile(ax, overlay(image, heat, scale), title, colour)
 

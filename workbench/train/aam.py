@@ -83,7 +83,7 @@ def interpreter_report(
     from workbench.data.attributes import check_attributes, find_attribute_file, load_attributes
     from workbench.data.readers import load_split
     from workbench.evaluate.explain_metrics import evaluate_interpreter
-    from workbench.explain.attributes import average_aams
+    from workbench.evaluate.interpretations import average_aams
     from workbench.pretrained import load_pretrained
 
     model = load_pretrained(weights, device=device)
@@ -165,7 +165,7 @@ def stage_study(
     from safetensors.torch import save_file
 
     from workbench.data.readers import load_split
-    from workbench.explain.attributes import interpret_table
+    from workbench.evaluate.interpretations import interpret_table
     from workbench.pretrained import load_pretrained
     from workbench.train.checkpoint import CHECKPOINT_NAME
     from workbench.train.trainer import Trainer
@@ -206,8 +206,8 @@ def snapshot_run(run: str | Path) -> Path:
     For runs stopped early (CPU budget): ``workbench export --run RUN`` then works as after a
     finished run; the card's ``training`` section counts the epochs in ``log.jsonl``.
     """
-    from workbench.models.registry import build_model, load_checkpoint_state
-    from workbench.pretrained import save_pretrained
+    from workbench.models.registry import load_checkpoint_state
+    from workbench.pretrained import build_model_with_target, save_pretrained
     from workbench.train.checkpoint import load_checkpoint
     from workbench.train.config import TrainConfig
 
@@ -217,7 +217,7 @@ def snapshot_run(run: str | Path) -> Path:
     state = ckpt["model"]
     mc = dict(cfg.model_config)
     n_classes = len(ckpt["pid_to_label"])
-    model = build_model(
+    model = build_model_with_target(
         cfg.model, **mc, num_classes=n_classes, input_size=(cfg.data.height, cfg.data.width)
     )
     load_checkpoint_state(model, state, source=str(run / "checkpoint.pt"))

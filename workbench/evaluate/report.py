@@ -49,6 +49,7 @@ class FaithfulnessReport:
     settings: dict[str, Any] = field(default_factory=dict)
 
     def to_markdown(self) -> str:
+        """The settings and the summary table as a Markdown page."""
         s = self.settings
         head = (
             f"# Faithfulness of {s.get('method')} at {s.get('layer')} ({s.get('model')})\n\n"

@@ -17,7 +17,7 @@ from workbench.pretrained import save_pretrained
 def test_stage_study_writes_the_table_and_figure_aams(tiny_synth: Path, tmp_path: Path) -> None:
     from safetensors.torch import load_file
 
-    from workbench.explain.aam import stage_study
+    from workbench.train.aam import stage_study
     from workbench.train.config import TrainConfig
 
     torch.manual_seed(0)
