@@ -46,6 +46,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
     from workbench.device import DeviceUnavailableError
     from workbench.models.base import CheckpointMismatchError
     from workbench.pretrained import ChecksumError
+    from workbench.train.lock import RunLockedError
 
     types: list[type[BaseException]] = [
         ValueError,  # ConfigError, FileNameError, CheckpointError, ResumeMismatchError, ...
@@ -53,6 +54,7 @@ def _user_errors() -> tuple[type[BaseException], ...]:
         ChecksumError,
         CheckpointMismatchError,
         DeviceUnavailableError,
+        RunLockedError,
     ]
     if "workbench.train.trainer" in sys.modules:  # imported only by the commands that train
         from workbench.train.trainer import EvaluationFailed, TrainingDiverged

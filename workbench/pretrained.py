@@ -25,6 +25,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from workbench.device import resolve_device
 from workbench.fileio import atomic_write_text, default_file_mode
 
 CARD_SUFFIX = ".json"
@@ -144,6 +145,9 @@ def load_pretrained(
 ) -> nn.Module:
     """Build the model a card describes and load its verified weights (eval mode, float32).
 
+    ``device``: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or a ``torch.device``
+    (:func:`workbench.device.resolve_device`).
+
     The card is attached as ``model.card``.
     """
     card = find_card(name_or_path)
@@ -163,7 +167,7 @@ def load_pretrained(
             )
     model = _build_and_load(weights, card["architecture"], card["model_config"])
     model.card = card  # type: ignore[assignment]
-    return model.to(device).eval()
+    return model.to(resolve_device(device)).eval()
 
 
 def build_model_with_target(name: str, **config: Any) -> nn.Module:

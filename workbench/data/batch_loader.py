@@ -19,6 +19,7 @@ to that pipeline; with it, they differ by the DCT-vs-bilinear downscale (≈1 gr
 from __future__ import annotations
 
 import itertools
+import warnings
 from collections import deque
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -57,11 +58,23 @@ def decode_flag(path: str, size: tuple[int, int], reduced_decode: bool = True) -
 def decode_at(path: str, size: tuple[int, int], flag: int = cv2.IMREAD_COLOR) -> np.ndarray:
     """(H, W, 3) uint8 RGB of ``path`` at ``size``: decoded with ``flag``, then resized
     bilinearly — the pixels the loader gives the model (the apps show and explain the same)."""
+    return _decode(path, size, flag)[0]
+
+
+def _decode(
+    path: str, size: tuple[int, int], flag: int
+) -> tuple[np.ndarray, tuple[int, int] | None]:
+    """:func:`decode_at`, and the stored size of a file smaller than the reduced decode assumed
+    (a folder of mixed crop sizes): such a file is decoded whole, never reduced below ``size``."""
     h, w = size
     image = read_image(path, flag)  # H'×W'×3 RGB uint8
+    odd = None
+    if flag != cv2.IMREAD_COLOR and (image.shape[0] < h or image.shape[1] < w):
+        image = read_image(path)
+        odd = (int(image.shape[0]), int(image.shape[1]))
     if image.shape[:2] != (h, w):
         image = cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR)
-    return image
+    return image, odd
 
 
 class BatchImageLoader:
@@ -93,6 +106,7 @@ class BatchImageLoader:
             if self.paths
             else cv2.IMREAD_COLOR
         )
+        self.odd_sizes: list[tuple[str, tuple[int, int]]] = []  # files decoded whole (see _decode)
 
     def __len__(self) -> int:
         return (len(self.paths) + self.batch_size - 1) // self.batch_size
@@ -104,7 +118,9 @@ class BatchImageLoader:
         fights the model's threads for the cores.
         """
         for i in range(start, stop):
-            image = decode_at(self.paths[i], self.size, self.flag)  # H×W×3 RGB uint8
+            image, odd = _decode(self.paths[i], self.size, self.flag)  # H×W×3 RGB uint8
+            if odd is not None:
+                self.odd_sizes.append((self.paths[i], odd))
             out[i - offset] = (image.transpose(2, 0, 1) - self.mean) * self.inv_std  # (3, H, W)
 
     def _batch(self, pool: ThreadPoolExecutor, start: int) -> dict[str, Any]:
@@ -132,3 +148,28 @@ class BatchImageLoader:
                 while starts and len(pending) < self.prefetch:
                     pending.append(feeder.submit(self._batch, pool, starts.popleft()))
                 yield pending.popleft().result()
+        if self.odd_sizes:
+            path, size = self.odd_sizes[0]
+            warnings.warn(
+                f"{len(self.odd_sizes)} of {len(self.paths)} images are smaller than the first "
+                f"one (e.g. {path}: {size[0]}×{size[1]}), so they were decoded at full scale "
+                f"and upscaled to {self.size[0]}×{self.size[1]}: crops of mixed sizes often mean "
+                f"mixed sources or a damaged folder",
+                UserWarning,
+                stacklevel=1,  # the caller is whatever iterates (tqdm): name this file
+            )
+
+
+def colour_statistics(
+    table: pd.DataFrame, height: int, width: int, limit: int = 256
+) -> list[float]:
+    """``[warm, cool]`` pixel fractions (:func:`workbench.models.inputs.colour_balance`) of up to
+    ``limit`` images of ``table``: a card's ``input_stats``, written at export, with which the
+    input check warns on BGR images."""
+    from workbench.models.inputs import colour_balance
+
+    rows = table.sample(n=min(limit, len(table)), random_state=0) if len(table) else table
+    images = [batch["image"] for batch in BatchImageLoader(rows, height, width, 64, threads=1)]
+    if not images:
+        raise ValueError("colour_statistics: the table has no images")
+    return [round(v, 4) for v in colour_balance(torch.cat(images))]

@@ -96,3 +96,48 @@ def relabel(pids: pd.Series | list[int]) -> tuple[list[int], dict[int, int]]:
     """Map arbitrary training pids to contiguous labels 0..K-1 (sorted by pid)."""
     mapping = {pid: i for i, pid in enumerate(sorted(set(int(p) for p in pids)))}
     return [mapping[int(p)] for p in pids], mapping
+
+
+def split_warnings(split: Split) -> list[str]:
+    """What is probably wrong with a split's tables (each line a sentence; empty if nothing).
+
+    * identities (pid > 0) both in ``train`` and in ``query``/``gallery``: a test on seen people;
+    * distractor (pid 0) or junk (pid -1) queries: the Market-1501 protocol has none, and they
+      have no true match, so they would count as failures;
+    * queries without any gallery image of their identity (they count in no metric).
+    """
+    train = set(split.train.pid[split.train.pid > 0].tolist())
+    test = (
+        split.query.pid[split.query.pid > 0].tolist()
+        + split.gallery.pid[split.gallery.pid > 0].tolist()
+    )
+    lines = []
+    seen = sorted(train & set(test))
+    if seen:
+        lines.append(
+            f"{len(seen)} identities are in both train and query/gallery (e.g. {seen[:5]}): the "
+            f"test measures people the model was trained on; use a split with disjoint ids"
+        )
+    for pid, kind in ((0, "distractor (pid 0)"), (-1, "junk (pid -1)")):
+        n = int((split.query.pid == pid).sum())
+        if n:
+            lines.append(
+                f"{n} queries are {kind} images, which have no true match; the Market-1501 "
+                f"protocol has none among the queries: drop them from the query table"
+            )
+    gallery = set(split.gallery.pid.tolist())
+    lonely = sorted(set(split.query.pid[split.query.pid > 0].tolist()) - gallery)
+    if lonely:
+        lines.append(
+            f"{len(lonely)} query identities have no gallery image (e.g. {lonely[:5]}); they "
+            f"count in no metric: query.csv and gallery of different datasets?"
+        )
+    return lines
+
+
+def warn_split(split: Split) -> None:
+    """:func:`split_warnings` as Python warnings (what evaluation and training call)."""
+    import warnings
+
+    for line in split_warnings(split):
+        warnings.warn(f"{split.name}: {line}", UserWarning, stacklevel=3)

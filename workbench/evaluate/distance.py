@@ -35,11 +35,9 @@ def _as_tensor(x: torch.Tensor | np.ndarray, name: str) -> torch.Tensor:
 
 
 def _resolve(device: str | torch.device | None, default: torch.device) -> torch.device:
-    if device is None:
-        return default
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    from workbench.device import resolve_device
+
+    return default if device is None else resolve_device(device)
 
 
 def compute_distance(

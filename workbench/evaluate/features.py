@@ -13,6 +13,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from workbench.device import resolve_device
+from workbench.models.base import eval_mode
+from workbench.models.inputs import check_images
 
 REQUIRED_KEYS = ("image", "pid", "camid", "path")
 
@@ -85,33 +87,30 @@ def extract_features(
         until the end (one copy, no per-batch synchronisation).
     """
     dev = resolve_device(device)
-    was_training = model.training
-    model.to(dev).eval()
+    model.to(dev)
     feats: list[torch.Tensor] = []
     pids: list[np.ndarray] = []
     camids: list[np.ndarray] = []
     paths: list[str] = []
-    try:
-        with torch.inference_mode():
-            for batch in tqdm(loader, desc="features", unit="batch", disable=not progress):
-                missing = [k for k in REQUIRED_KEYS if k not in batch]
-                if missing:
-                    raise KeyError(
-                        f"loader batches must be dicts with keys {list(REQUIRED_KEYS)} (the "
-                        f"sample contract); this batch lacks {missing}, has {sorted(batch)}"
-                    )
-                images = batch["image"].to(dev, non_blocking=True)  # (B, 3, H, W)
-                emb = _embed(model, images)  # (B, D)
-                if flip:
-                    emb = (emb + _embed(model, images.flip(-1))) / 2
-                if normalize:
-                    emb = F.normalize(emb, dim=1)
-                feats.append(emb.float())
-                pids.append(_labels(batch["pid"]))
-                camids.append(_labels(batch["camid"]))
-                paths.extend(str(p) for p in batch["path"])
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.inference_mode():
+        for batch in tqdm(loader, desc="features", unit="batch", disable=not progress):
+            missing = [k for k in REQUIRED_KEYS if k not in batch]
+            if missing:
+                raise KeyError(
+                    f"loader batches must be dicts with keys {list(REQUIRED_KEYS)} (the "
+                    f"sample contract); this batch lacks {missing}, has {sorted(batch)}"
+                )
+            images = check_images(model, batch["image"], where="loader images")  # (B, 3, H, W)
+            images = images.to(dev, non_blocking=True)
+            emb = _embed(model, images)  # (B, D)
+            if flip:
+                emb = (emb + _embed(model, images.flip(-1))) / 2
+            if normalize:
+                emb = F.normalize(emb, dim=1)
+            feats.append(emb.float())
+            pids.append(_labels(batch["pid"]))
+            camids.append(_labels(batch["camid"]))
+            paths.extend(str(p) for p in batch["path"])
     if not feats:
         raise ValueError("the loader yielded no batches: check the dataset is not empty")
     return Features(

@@ -23,6 +23,9 @@ import torch
 from torch import Tensor
 
 from workbench.data.annotations import attribute_region_masks
+from workbench.device import resolve_device
+from workbench.models.base import eval_mode
+from workbench.models.inputs import check_images
 from workbench.models.interpreter import Interpreter
 
 __all__ = ["Interpretations", "average_aams", "interpret_table"]
@@ -74,29 +77,26 @@ def interpret_table(
 
     use_masks = masks and "mask_path" in table.columns
     mask_paths = list(table["mask_path"]) if use_masks else []
-    was_training = model.training
-    model.to(device).eval()
+    device = resolve_device(device)
+    model.to(device)
     z, comps, aams, regions = [], [], [], []
     names: list[str] | None = None
     start = 0
-    try:
-        with torch.inference_mode():
-            for batch in tqdm(make_loader(table, height, width, batch_size), disable=not progress):
-                images = batch["image"].to(device)
-                out = model.interpret(images)
-                z.append(out.target_embedding.cpu())
-                comps.append(out.components.cpu())
-                aams.append(out.aams.cpu())
-                if use_masks:
-                    b = images.shape[0]
-                    parts = _read_parts(mask_paths[start : start + b], height, width)
-                    r, names = attribute_region_masks(
-                        parts, model.attribute_names, tuple(out.aams.shape[-2:])
-                    )
-                    regions.append(r)
-                start += images.shape[0]
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.inference_mode():  # the model's own mode is restored
+        for batch in tqdm(make_loader(table, height, width, batch_size), disable=not progress):
+            images = check_images(model, batch["image"].to(device), where="table images")
+            out = model.interpret(images)
+            z.append(out.target_embedding.cpu())
+            comps.append(out.components.cpu())
+            aams.append(out.aams.cpu())
+            if use_masks:
+                b = images.shape[0]
+                parts = _read_parts(mask_paths[start : start + b], height, width)
+                r, names = attribute_region_masks(
+                    parts, model.attribute_names, tuple(out.aams.shape[-2:])
+                )
+                regions.append(r)
+            start += images.shape[0]
     return Interpretations(
         target=torch.cat(z),
         components=torch.cat(comps),

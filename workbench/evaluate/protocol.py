@@ -97,9 +97,13 @@ def evaluate_model(
             lists explain from them without the network, :func:`~workbench.explain.ranklist.
             explain_ranklist`).
     """
+    from workbench.data.split import warn_split
     from workbench.evaluate.distance import compute_distance, ranking_metric
     from workbench.evaluate.features import extract_features
+    from workbench.models.inputs import check_input_size
 
+    check_input_size(model, (height, width), where="evaluate_model(height, width)")
+    warn_split(split)
     metric = metric or ranking_metric(model)
     loaders = {p: make_loader(getattr(split, p), height, width, batch_size, workers) for p in PARTS}
     if callable(progress):

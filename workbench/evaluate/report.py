@@ -154,6 +154,8 @@ def faithfulness_report(
     from workbench.data.dataset import ReIDDataset
     from workbench.data.transforms import build_transforms
     from workbench.device import resolve_device
+    from workbench.models.base import eval_mode
+    from workbench.models.inputs import check_input_size
 
     for part in ("query", "gallery"):
         if "mask_path" not in getattr(split, part).columns:
@@ -163,88 +165,92 @@ def faithfulness_report(
                 f"Market-style folder with a masks/ folder beside the images"
             )
     dev = resolve_device(device)
-    model = model.to(dev).eval()
-    if input_size is None:
-        card = getattr(model, "card", None) or {}
-        input_size = tuple(card.get("input_size") or model.config.input_size)
-    h, w = input_size
-    if distmat is None:
-        distmat = split_distances(model, split, (h, w), dev, progress)
-    chosen = choose_pairs(distmat, split.query, split.gallery, pairs, seed)
-    if chosen.empty:
-        raise ExplainError("no query has a true match from another camera in the gallery")
-    transform = build_transforms(h, w, train=False)
-    sets = {p: ReIDDataset(getattr(split, p), transform) for p in ("query", "gallery")}
-    gen = torch.Generator(device="cpu").manual_seed(seed)
-    records: list[dict[str, Any]] = []
-    q_idx, g_idx = chosen.query_row.to_numpy(), chosen.gallery_row.to_numpy()
-    bar = tqdm(total=len(chosen), desc=f"{method} faithfulness", disable=not progress, leave=False)
-    for qb, gb in zip(
-        _batches(sets["query"], q_idx, batch_size),
-        _batches(sets["gallery"], g_idx, batch_size),
-        strict=True,
-    ):
-        q, g = qb["image"].to(dev), gb["image"].to(dev)
-        pair = explain_pair(method, model, q, g, layer=layer, **params)
-        with torch.no_grad():
-            emb_q, emb_g = model(q), model(g)
-        for side, images, batch, exp, partner in (
-            ("query", q, qb, pair.query, emb_g),
-            ("gallery", g, gb, pair.gallery, emb_q),
+    model = model.to(dev)
+    with eval_mode(model):  # the mode the model came in is restored
+        if input_size is None:
+            card = getattr(model, "card", None) or {}
+            input_size = tuple(card.get("input_size") or model.config.input_size)
+        check_input_size(model, input_size, where="faithfulness_report(input_size)")
+        h, w = input_size
+        if distmat is None:
+            distmat = split_distances(model, split, (h, w), dev, progress)
+        chosen = choose_pairs(distmat, split.query, split.gallery, pairs, seed)
+        if chosen.empty:
+            raise ExplainError("no query has a true match from another camera in the gallery")
+        transform = build_transforms(h, w, train=False)
+        sets = {p: ReIDDataset(getattr(split, p), transform) for p in ("query", "gallery")}
+        gen = torch.Generator(device="cpu").manual_seed(seed)
+        records: list[dict[str, Any]] = []
+        q_idx, g_idx = chosen.query_row.to_numpy(), chosen.gallery_row.to_numpy()
+        bar = tqdm(
+            total=len(chosen), desc=f"{method} faithfulness", disable=not progress, leave=False
+        )
+        for qb, gb in zip(
+            _batches(sets["query"], q_idx, batch_size),
+            _batches(sets["gallery"], g_idx, batch_size),
+            strict=True,
         ):
-            maps = exp.resized((h, w))
-            if maps.dim() == 4:  # several maps per image: score their mean
-                maps = maps.mean(1)
-            parts = batch["parts"].to(dev)
-            person = parts > 0
-            top = maps.flatten(1).argmax(1)
-            top_part = parts.flatten(1).gather(1, top[:, None])[:, 0]
+            q, g = qb["image"].to(dev), gb["image"].to(dev)
+            pair = explain_pair(method, model, q, g, layer=layer, **params)
+            with torch.no_grad():
+                emb_q, emb_g = model(q), model(g)
+            for side, images, batch, exp, partner in (
+                ("query", q, qb, pair.query, emb_g),
+                ("gallery", g, gb, pair.gallery, emb_q),
+            ):
+                maps = exp.resized((h, w))
+                if maps.dim() == 4:  # several maps per image: score their mean
+                    maps = maps.mean(1)
+                parts = batch["parts"].to(dev)
+                person = parts > 0
+                top = maps.flatten(1).argmax(1)
+                top_part = parts.flatten(1).gather(1, top[:, None])[:, 0]
 
-            def dist(x: torch.Tensor, partner: torch.Tensor = partner) -> torch.Tensor:
-                return (model(x) - partner).norm(dim=1)
+                def dist(x: torch.Tensor, partner: torch.Tensor = partner) -> torch.Tensor:
+                    return (model(x) - partner).norm(dim=1)
 
-            if curves:
-                noise = torch.rand(maps.shape, generator=gen).to(dev)
-                areas = {
-                    "deletion": deletion_curve(dist, images, maps, steps),
-                    "deletion_random": deletion_curve(dist, images, noise, steps),
-                    "insertion": insertion_curve(dist, images, maps, steps),
-                    "insertion_random": insertion_curve(dist, images, noise, steps),
-                }
-                areas = {k: curve_area(v).cpu() for k, v in areas.items()}
-            else:
-                nan = torch.full((images.shape[0],), float("nan"))
-                areas = dict.fromkeys(_CURVES, nan)
-            energy = energy_in_mask(maps, person).cpu()
-            chance = area_share(person).cpu()
-            hit = pointing_game(maps, person).cpu()
-            for i in range(images.shape[0]):
-                records.append(
-                    {
-                        "side": side,
-                        "path": batch["path"][i],
-                        "pid": int(batch["pid"][i]),
-                        "distance": float(pair.distance[i]),
-                        "energy": float(energy[i]),
-                        "chance": float(chance[i]),
-                        "pointing": bool(hit[i]),
-                        "top_part": PART_LABELS.get(int(top_part[i]), str(int(top_part[i]))),
-                        **{f"{k}_auc": float(v[i]) for k, v in areas.items()},
+                if curves:
+                    noise = torch.rand(maps.shape, generator=gen).to(dev)
+                    areas = {
+                        "deletion": deletion_curve(dist, images, maps, steps),
+                        "deletion_random": deletion_curve(dist, images, noise, steps),
+                        "insertion": insertion_curve(dist, images, maps, steps),
+                        "insertion_random": insertion_curve(dist, images, noise, steps),
                     }
-                )
-        bar.update(q.shape[0])
-    bar.close()
-    rows = pd.DataFrame.from_records(records)
-    settings = {
-        "method": method,
-        "layer": pair.query.layer,
-        "model": getattr(model, "model_name", type(model).__name__),
-        "pairs": len(chosen),
-        "seed": seed,
-        "steps": steps if curves else None,
-        "input_size": [h, w],
-    }
-    return FaithfulnessReport(rows, summarize(rows), settings)
+                    areas = {k: curve_area(v).cpu() for k, v in areas.items()}
+                else:
+                    nan = torch.full((images.shape[0],), float("nan"))
+                    areas = dict.fromkeys(_CURVES, nan)
+                energy = energy_in_mask(maps, person).cpu()
+                chance = area_share(person).cpu()
+                hit = pointing_game(maps, person).cpu()
+                for i in range(images.shape[0]):
+                    records.append(
+                        {
+                            "side": side,
+                            "path": batch["path"][i],
+                            "pid": int(batch["pid"][i]),
+                            "distance": float(pair.distance[i]),
+                            "energy": float(energy[i]),
+                            "chance": float(chance[i]),
+                            "pointing": bool(hit[i]),
+                            "top_part": PART_LABELS.get(int(top_part[i]), str(int(top_part[i]))),
+                            **{f"{k}_auc": float(v[i]) for k, v in areas.items()},
+                        }
+                    )
+            bar.update(q.shape[0])
+        bar.close()
+        rows = pd.DataFrame.from_records(records)
+        settings = {
+            "method": method,
+            "layer": pair.query.layer,
+            "model": getattr(model, "model_name", type(model).__name__),
+            "pairs": len(chosen),
+            "seed": seed,
+            "steps": steps if curves else None,
+            "input_size": [h, w],
+        }
+        return FaithfulnessReport(rows, summarize(rows), settings)
 
 
 def summarize(rows: pd.DataFrame) -> pd.DataFrame:

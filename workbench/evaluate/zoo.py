@@ -25,6 +25,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from workbench.models.base import eval_mode
+
 __all__ = [
     "ZOO_COLUMNS",
     "inference_flops",
@@ -58,8 +60,7 @@ def inference_parameters(model: nn.Module, images: torch.Tensor) -> int:
         m.register_forward_pre_hook(lambda mod, _a: called.add(id(mod))) for m in model.modules()
     ]
     try:
-        model.eval()
-        with torch.no_grad():
+        with eval_mode(model), torch.no_grad():
             model(images)
     finally:
         for h in handles:
@@ -80,18 +81,16 @@ def inference_flops(model: nn.Module, images: torch.Tensor) -> int:
     """FLOPs of one eval-mode forward of ``images`` (``FlopCounterMode`` total)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    model.eval()
     counter = FlopCounterMode(display=False)
-    with counter, torch.no_grad():
+    with eval_mode(model), counter, torch.no_grad():
         model(images)
     return int(counter.get_total_flops())
 
 
 def latency_ms(model: nn.Module, images: torch.Tensor, repeats: int = 5, warmup: int = 1) -> float:
     """Median wall time per image (ms) of an eval-mode forward of ``images`` on its device."""
-    model.eval()
     times = []
-    with torch.no_grad():
+    with eval_mode(model), torch.no_grad():
         for i in range(warmup + repeats):
             t0 = time.perf_counter()
             model(images)
@@ -154,7 +153,7 @@ def zoo_report(
             model, split, h, w, device=device, workers=workers, progress=progress
         )
         metrics = result.headline()
-        model = model.cpu().eval()
+        model = model.cpu()
         one = torch.randn(1, 3, h, w, generator=torch.Generator().manual_seed(0))
         many = torch.randn(bn, 3, h, w, generator=torch.Generator().manual_seed(0))
         rows.append(

@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from workbench.models.base import eval_mode
+from workbench.models.inputs import check_images
 from workbench.models.interpreter import Interpreter, contributions, pairwise_distances
 
 __all__ = [
@@ -63,13 +65,9 @@ def explain_pair(
     ``attributes_x`` / ``attributes_y``: ground-truth vectors in the interpreter's schema
     (e.g. a sample's ``attributes`` field), shown per attribute when given.
     """
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            out = model.interpret(torch.stack([image_x, image_y]))
-    finally:
-        model.train(was_training)
+    images = check_images(model, torch.stack([image_x, image_y]), where="image_x, image_y")
+    with eval_mode(model), torch.no_grad():
+        out = model.interpret(images)
     z, comps = out.target_embedding, out.components  # (2, D), (2, M, D)
     d = float(pairwise_distances(z[:1], z[1:])[0, 0])
     d_k = pairwise_distances(comps[:1], comps[1:])[0, 0]  # (M,)

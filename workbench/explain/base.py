@@ -38,7 +38,15 @@ from torch import Tensor, nn
 
 from workbench.evaluate.distance import pair_similarity as _similarity
 from workbench.evaluate.distance import ranking_metric, similarity_to_distance
-from workbench.models.base import LayerInfo, Pooling, get_layer, get_layer_info, pooling_of
+from workbench.models.base import (
+    LayerInfo,
+    Pooling,
+    eval_mode,
+    get_layer,
+    get_layer_info,
+    pooling_of,
+)
+from workbench.models.inputs import check_images
 
 __all__ = [
     "ExplainError",
@@ -231,29 +239,12 @@ def capture_layer(
         handle.remove()
 
 
-@contextmanager
-def eval_mode(model: nn.Module) -> Iterator[None]:
-    """Run ``model`` in eval mode, restoring its train/eval state afterwards."""
-    was_training = model.training
-    model.eval()
-    try:
-        yield
-    finally:
-        model.train(was_training)
-
-
 def _device_of(model: nn.Module) -> torch.device:
     for p in model.parameters():
         return p.device
     for b in model.buffers():
         return b.device
     return torch.device("cpu")
-
-
-def _check_images(images: Tensor, name: str = "images") -> None:
-    if not isinstance(images, Tensor) or images.dim() != 4 or images.shape[1] != 3:
-        shape = tuple(images.shape) if isinstance(images, Tensor) else type(images).__name__
-        raise ExplainError(f"{name} must be a (B, 3, H, W) tensor, got {shape}")
 
 
 def pair_similarity(
@@ -467,15 +458,19 @@ class Explainer:
 
     def activations(self, images: Tensor) -> Tensor:
         """The layer's output for ``images`` (no graph)."""
-        with torch.no_grad(), capture_layer(self.model, self.layer) as cap:
+        with torch.no_grad(), eval_mode(self.model), capture_layer(self.model, self.layer) as cap:
             self.model(images)
         return cap.output
 
     # -- public entry points -------------------------------------------------------------------
     def explain(self, images: Tensor, target: Callable[..., Tensor] | None = None) -> Explanation:
         """Maps of a (B, 3, H, W) batch for ``target`` (None for read-outs), packaged."""
-        _check_images(images)
-        images = images.to(self.device)
+        images = check_images(self.model, images).to(self.device)
+        if target is not None and not callable(target):
+            raise ExplainError(
+                f"target must be a callable (embedding, model) -> (B,) scores, e.g. "
+                f"workbench.explain.targets.EmbeddingSimilarity(reference); got {target!r}"
+            )
         if isinstance(target, Target):
             target = target.to(self.device)
         with eval_mode(self.model):
@@ -484,8 +479,8 @@ class Explainer:
 
     def explain_pair(self, query: Tensor, gallery: Tensor) -> PairExplanation:
         """Both sides of row-aligned pairs (or one query against B gallery images)."""
-        _check_images(query, "query")
-        _check_images(gallery, "gallery")
+        query = check_images(self.model, query, where="query")
+        gallery = check_images(self.model, gallery, where="gallery")
         n, nq = gallery.shape[0], query.shape[0]
         if nq not in (1, n):
             raise ExplainError(

@@ -12,6 +12,7 @@ captum is imported only when the method runs.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -60,12 +61,14 @@ class CaptumAttribution(Explainer):
             import captum.attr as attr
         except ImportError as e:  # pragma: no cover - captum is a dev/explain extra
             raise ExplainError("the captum method needs captum: pip install captum") from e
-        self._cls = getattr(attr, self.config.algorithm, None)
-        if not isinstance(self._cls, type):
-            names = sorted(n for n in dir(attr) if n[0].isupper() and "Attribution" not in n)
+        self._cls = getattr(attr, str(self.config.algorithm), None)
+        names = _algorithms(attr)
+        if self.config.algorithm not in names:
             raise ExplainError(
-                f"captum.attr has no algorithm {self.config.algorithm!r}; e.g. {', '.join(names[:12])}"
+                f"captum.attr has no attribution algorithm {self.config.algorithm!r} that takes a "
+                f"forward function; choose one of {', '.join(names)}"
             )
+        _check_kwargs(self._cls, self.config.algorithm, self.config.attribute_kwargs)
 
     def resolve_layer(self, model: nn.Module, layer: str | None) -> str | None:
         """A layer for ``Layer*`` algorithms; none (input pixels) for the others."""
@@ -128,3 +131,48 @@ class CaptumAttribution(Explainer):
         q_maps = self.compute(query.expand(n, -1, -1, -1), emb_g_target).maps
         g_maps = self.compute(gallery, EmbeddingSimilarity(emb_q, metric)).maps
         return q_maps, g_maps, distance
+
+
+#: captum classes that wrap another algorithm or need a neuron selector, not a forward function
+_NOT_FORWARD = ("NoiseTunnel", "Neuron")
+#: ``attribute`` arguments the adapter sets itself
+_ADAPTER_ARGS = ("self", "inputs", "additional_forward_args", "target")
+#: counts that captum checks with ``assert`` (a raw AssertionError) or not at all
+_POSITIVE = ("n_steps", "n_samples", "internal_batch_size", "perturbations_per_eval")
+
+
+def _algorithms(attr: Any) -> list[str]:
+    """Names of ``captum.attr`` attribution algorithms the adapter can run."""
+    base = attr.Attribution
+    return sorted(
+        n
+        for n in dir(attr)
+        if isinstance(getattr(attr, n), type)
+        and issubclass(getattr(attr, n), base)
+        and "Attribution" not in n
+        and not n.startswith(_NOT_FORWARD)
+    )
+
+
+def _check_kwargs(cls: type, algorithm: str, kwargs: Any) -> None:
+    """``attribute_kwargs`` must be keyword arguments of ``cls.attribute``, counts >= 1."""
+    if not isinstance(kwargs, dict):
+        raise ExplainError(
+            f"attribute_kwargs must be a dict of keyword arguments of {algorithm}.attribute, got "
+            f"{type(kwargs).__name__}"
+        )
+    allowed = [p for p in inspect.signature(cls.attribute).parameters if p not in _ADAPTER_ARGS]
+    unknown = sorted(k for k in kwargs if k not in allowed)
+    if unknown:
+        taken = [k for k in unknown if k in _ADAPTER_ARGS]
+        why = f" ({', '.join(taken)} is set by the workbench)" if taken else ""
+        raise ExplainError(
+            f"{algorithm}.attribute takes no argument {', '.join(map(repr, unknown))}{why}; "
+            f"it takes {', '.join(allowed)}"
+        )
+    for name in _POSITIVE:
+        value = kwargs.get(name)
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 1
+        ):
+            raise ExplainError(f"{algorithm}: {name} must be an int >= 1, got {value!r}")

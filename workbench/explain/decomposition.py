@@ -43,13 +43,13 @@ from workbench.explain.base import (
     Explanation,
     MapResult,
     PairExplanation,
-    _check_images,
     _pooling,
     capture_layer,
     eval_mode,
     register_explainer,
 )
 from workbench.models.base import LayerInfo, Pooling
+from workbench.models.inputs import check_images
 
 __all__ = [
     "Contrast",
@@ -299,7 +299,7 @@ def decompose_pair(
         >>> dec.matrix.sum((1, 2, 3, 4))  # == dec.similarity == cos(e_q, e_g)  # doctest: +SKIP
     """
     pooling = require_pooling(model)
-    _check_pair(query, gallery)
+    query, gallery = _check_pair(model, query, gallery)
     device = _device(model)
     images = torch.cat([query, gallery]).to(device)
     with eval_mode(model):
@@ -360,8 +360,9 @@ def contrast(
     from workbench.explain.base import explain, explain_pair
     from workbench.explain.targets import SimilarityMargin
 
+    query, higher, lower = (check_images(model, x, where=n) for n, x in
+                            (("query", query), ("higher", higher), ("lower", lower)))  # fmt: skip
     for name, x in (("query", query), ("higher", higher), ("lower", lower)):
-        _check_images(x, name)
         if x.shape[0] != 1:
             raise ExplainError(f"contrast takes one image each; {name} has {x.shape[0]}")
     metric = metric or ranking_metric(model)
@@ -406,9 +407,9 @@ def _device(model: nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
-def _check_pair(query: Tensor, gallery: Tensor) -> None:
-    _check_images(query, "query")
-    _check_images(gallery, "gallery")
+def _check_pair(model: nn.Module, query: Tensor, gallery: Tensor) -> tuple[Tensor, Tensor]:
+    query = check_images(model, query, where="query")  # the model's input contract
+    gallery = check_images(model, gallery, where="gallery")
     if query.shape[0] not in (1, gallery.shape[0]):
         raise ExplainError(
             f"query has {query.shape[0]} images and gallery {gallery.shape[0]}: pass row-aligned "
@@ -419,6 +420,7 @@ def _check_pair(query: Tensor, gallery: Tensor) -> None:
             f"query images are {tuple(query.shape[2:])} and gallery images "
             f"{tuple(gallery.shape[2:])}; resize both to the model's input size"
         )
+    return query, gallery
 
 
 @register_explainer("decomposition")

@@ -38,7 +38,23 @@ def _check(maps: Tensor, masks: Tensor) -> tuple[Tensor, Tensor]:
             f"maps (B, h, w) and masks must have the same shape, got {tuple(maps.shape)} and "
             f"{tuple(masks.shape)}; upsample the maps first (Explanation.resized(mask size))"
         )
+    _check_finite(maps)
+    values = torch.unique(masks)
+    if masks.dtype != torch.bool and len(values) > 2:
+        raise ExplainError(
+            f"masks must be binary (bool, or two values), got {len(values)} values "
+            f"{values[:5].tolist()}…; a part-label map? compare it with the part's label first"
+        )
     return maps.float(), masks.to(maps.device).bool()
+
+
+def _check_finite(maps: Tensor) -> None:
+    bad = ~torch.isfinite(maps)
+    if bool(bad.any()):
+        raise ExplainError(
+            f"maps hold {int(bad.sum())} NaN/inf values (maps of NaN inputs?); they cannot be "
+            f"scored"
+        )
 
 
 def energy_in_mask(maps: Tensor, masks: Tensor) -> Tensor:
@@ -56,10 +72,16 @@ def area_share(masks: Tensor) -> Tensor:
 
 
 def pointing_game(maps: Tensor, masks: Tensor) -> Tensor:
-    """(B,) bool: the map's maximum (first one in row-major order) lies inside the mask."""
+    """(B,) bool: the map's maximum (first one in row-major order) lies inside the mask.
+
+    A constant map (all zero, say) points nowhere: it is a miss, whatever its first pixel.
+    """
     maps, masks = _check(maps, masks)
-    top = maps.flatten(1).argmax(1)
-    return masks.flatten(1).gather(1, top[:, None])[:, 0]
+    flat = maps.flatten(1)
+    top = flat.argmax(1)
+    hit = masks.flatten(1).gather(1, top[:, None])[:, 0]
+    flat_map = flat.amax(1) == flat.amin(1)
+    return hit & ~flat_map
 
 
 def _order(maps: Tensor, size: tuple[int, int]) -> Tensor:
@@ -77,8 +99,14 @@ def _curve(
     insert: bool,
 ) -> Tensor:
     b, _, h, w = images.shape
-    if maps.shape[0] != b:
-        raise ExplainError(f"{maps.shape[0]} maps for {b} images")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ExplainError(f"steps must be an int >= 1 (points of the curve - 1), got {steps!r}")
+    if maps.dim() != 3 or maps.shape[0] != b:
+        raise ExplainError(
+            f"maps must be (B, h, w) with B = {b} images, got {tuple(maps.shape)}; pick one map "
+            f"per image (a (B, k, h, w) explanation: maps[:, i])"
+        )
+    _check_finite(maps)
     order = _order(maps, (h, w))  # (B, HW)
     base = torch.as_tensor(baseline, dtype=images.dtype, device=images.device)
     base = base.expand_as(images) if base.dim() != 4 else base
@@ -125,4 +153,8 @@ def insertion_curve(
 
 def curve_area(curve: Tensor) -> Tensor:
     """(B,) trapezoidal area under each curve over [0, 1] (x = fraction of pixels)."""
+    if curve.dim() != 2 or curve.shape[1] < 2:
+        raise ExplainError(
+            f"curves must be (B, steps + 1) with steps >= 1, got {tuple(curve.shape)}"
+        )
     return torch.trapezoid(curve, dx=1.0 / (curve.shape[1] - 1), dim=1)

@@ -27,6 +27,7 @@ from workbench.explain.base import (
 )
 from workbench.explain.decomposition import decompose_maps
 from workbench.explain.gradcam import pair_gradcam, pooled_head
+from workbench.models.base import eval_mode
 
 __all__ = ["closed_form_layer", "explain_ranklist"]
 
@@ -89,7 +90,7 @@ def explain_ranklist(
         if query is not None
         else tuple(int(s) for s in model.config.input_size)
     )
-    with torch.no_grad():
+    with torch.no_grad(), eval_mode(model):  # the head's BatchNorm as ranked, mode restored
         if method == "decomposition":
             dec = decompose_maps(_pooling(model), q_maps, g_maps, metric, input_size=size)  # type: ignore[arg-type]
             q, g, distance, sim = dec.query_map, dec.gallery_map, dec.distance, dec.similarity

@@ -38,6 +38,13 @@ __all__ = [
 
 
 def _reference(reference: Tensor, embedding: Tensor, name: str) -> Tensor:
+    if not isinstance(reference, Tensor):
+        raise ExplainError(
+            f"{name}: the reference must be a tensor (an embedding of the model), got "
+            f"{type(reference).__name__}"
+        )
+    if not bool(torch.isfinite(reference).all()):
+        raise ExplainError(f"{name}: the reference embedding holds NaN/inf values")
     ref = reference if reference.dim() == 2 else reference.unsqueeze(0)
     if ref.shape[-1] != embedding.shape[-1] or ref.shape[0] not in (1, embedding.shape[0]):
         raise ExplainError(
@@ -128,10 +135,19 @@ class PairDistance(_Target):
         return "PairDistance()"
 
 
-def _labels(label: int | Tensor, batch: int, device: torch.device) -> Tensor:
-    labels = torch.as_tensor(label, device=device).long().reshape(-1)
+def _labels(label: int | Tensor, batch: int, classes: int, device: torch.device) -> Tensor:
+    labels = torch.as_tensor(label, device=device)
+    if labels.is_floating_point() or labels.dtype == torch.bool:
+        raise ExplainError(f"IdentityLogit: labels must be integers, got {label!r}")
+    labels = labels.long().reshape(-1)
     if labels.numel() not in (1, batch):
         raise ExplainError(f"give one label or one per image ({batch}), got {labels.numel()}")
+    bad = labels[(labels < 0) | (labels >= classes)]
+    if bad.numel():
+        raise ExplainError(
+            f"IdentityLogit: label {int(bad[0])} is not a training identity of the model; "
+            f"labels are 0 … {classes - 1} (the classifier's {classes} classes)"
+        )
     return labels.expand(batch)
 
 
@@ -152,7 +168,7 @@ class IdentityLogit(_Target):
                 f"{type(model).__name__} has none"
             )
         logits = model.classify(embedding)
-        labels = _labels(self.label, embedding.shape[0], embedding.device)
+        labels = _labels(self.label, embedding.shape[0], logits.shape[1], embedding.device)
         return logits.gather(1, labels[:, None])[:, 0]
 
     def __repr__(self) -> str:
@@ -173,7 +189,15 @@ class AttributeLogit(_Target):
                 f"{type(model).__name__} has none (the AAM interpreter explains attributes "
                 f"of any model: workbench.models 'interpreter')"
             )
-        return model.attribute_logits(embedding)[:, self.index]
+        logits = model.attribute_logits(embedding)  # (B, M)
+        if not isinstance(self.index, int) or not 0 <= self.index < logits.shape[1]:
+            names = getattr(model, "attribute_names", None)
+            listed = f": {', '.join(names)}" if names else ""
+            raise ExplainError(
+                f"AttributeLogit: index must be an int in 0 … {logits.shape[1] - 1}, got "
+                f"{self.index!r}{listed}"
+            )
+        return logits[:, self.index]
 
     def __repr__(self) -> str:
         return f"AttributeLogit({self.index})"
@@ -209,7 +233,13 @@ class GroupEmbedding(_Target):
     reference: Tensor | None = None
 
     def __call__(self, embedding: Tensor, model: nn.Module | None = None) -> Tensor:
-        part = group_slices(embedding.shape[1], self.groups)[self.index]
+        slices = group_slices(embedding.shape[1], self.groups)
+        if not isinstance(self.index, int) or not 0 <= self.index < len(slices):
+            raise ExplainError(
+                f"GroupEmbedding: index must be an int in 0 … {len(slices) - 1} (groups="
+                f"{self.groups}), got {self.index!r}"
+            )
+        part = slices[self.index]
         e = embedding[:, part]
         if self.reference is None:
             return 0.5 * e.pow(2).sum(1)

@@ -28,6 +28,7 @@ from workbench.models.base import (
     TrainOutput,
     UnknownLayerError,
     capabilities_of,
+    eval_mode,
     get_layer,
     get_layer_info,
 )
@@ -64,6 +65,14 @@ from workbench.models.importer import (  # noqa: E402
     UnsupportedArchitectureError,
     import_checkpoint,
 )
+from workbench.models.inputs import (  # noqa: E402
+    InputContract,
+    InputError,
+    InputWarning,
+    check_images,
+    input_contract,
+    to_model_input,
+)
 from workbench.models.wrap import WrappedModel, wrap  # noqa: E402
 
 __all__ = [
@@ -75,6 +84,9 @@ __all__ = [
     "CheckpointMismatchError",
     "GlobalAvgPool",
     "ImageNetLoadReport",
+    "InputContract",
+    "InputError",
+    "InputWarning",
     "LayerInfo",
     "ModelConfig",
     "ModelConfigError",
@@ -90,10 +102,13 @@ __all__ = [
     "build_model_from_spec",
     "build_resnet",
     "capabilities_of",
+    "check_images",
+    "eval_mode",
     "get_layer",
     "get_layer_info",
     "get_model_class",
     "import_checkpoint",
+    "input_contract",
     "list_models",
     "load_checkpoint_state",
     "load_imagenet_weights",
@@ -103,5 +118,6 @@ __all__ = [
     "resnet18",
     "resnet34",
     "resnet50",
+    "to_model_input",
     "wrap",
 ]

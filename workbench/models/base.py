@@ -31,7 +31,8 @@ dataclass, and registered by name in :mod:`workbench.models.registry`. It promis
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, ClassVar, Literal, TypedDict
@@ -53,6 +54,7 @@ __all__ = [
     "UnknownLayerError",
     "capabilities_of",
     "compare_state_dicts",
+    "eval_mode",
     "format_key_lists",
     "get_layer",
     "get_layer_info",
@@ -368,6 +370,22 @@ def capabilities_of(model: nn.Module) -> frozenset[Capability]:
         (vars(c)["capabilities"] for c in type(model).__mro__ if "capabilities" in vars(c)), ()
     )
     return frozenset(Capability(c) for c in declared)
+
+
+@contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """Run ``model`` in eval mode, restoring the train/eval state it had (every module's).
+
+    Every function of the workbench that needs eval mode uses this, so a model handed over in
+    train mode (mid-training, a notebook) comes back in train mode.
+    """
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        yield model
+    finally:
+        for m, training in modes:
+            m.training = training
 
 
 def get_layer_info(model: nn.Module, name: str) -> LayerInfo:

@@ -35,6 +35,7 @@ def export_run(
     from workbench.evaluate.protocol import evaluate_model
     from workbench.pretrained import check_can_save, load_pretrained, save_pretrained
     from workbench.train.config import TrainConfig
+    from workbench.train.lock import RunLock
 
     run = Path(run)
     check_can_save(folder, name, overwrite)  # before any work
@@ -45,7 +46,8 @@ def export_run(
             f"{run}: no model.safetensors; this is not a finished run of `workbench train` "
             f"(train it to the end, or --resume it)"
         )
-    model = load_pretrained(run / "model.safetensors")
+    with RunLock(run, "workbench export"):  # not while `workbench train` writes the run
+        model = load_pretrained(run / "model.safetensors")
     run_card = model.card
     config = TrainConfig.from_dict(run_card["train_config"])
     data_root = Path(config.data.root)
@@ -66,6 +68,7 @@ def export_run(
         raise ValueError(f"{run / 'log.jsonl'}: the run logged no completed epoch; nothing to ship")
     card_fields: dict[str, Any] = {
         "input_size": run_card["input_size"],
+        **({"input_stats": run_card["input_stats"]} if "input_stats" in run_card else {}),
         "data": data,
         "train_config": run_card["train_config"],
         "training": {

@@ -39,6 +39,7 @@ from workbench.train.distributed import (
     broadcast_buffers,
     init_distributed,
 )
+from workbench.train.lock import RunLock
 
 
 class TrainingDiverged(RuntimeError):
@@ -103,6 +104,10 @@ class Trainer:
         self.use_amp = config.amp and self.device.type == "cuda"
         self.channels_last = config.channels_last and self.device.type == "cuda"
 
+        # one process per run folder (the second is told who holds it), before anything is read
+        self.lock = RunLock(self.out, "workbench train")
+        if self.env.is_main and (self.out.is_dir() or not resume):  # a missing run: said below
+            self.lock.acquire()
         # a resumed run is checked before any data is read: a wrong --out fails at once
         ckpt = load_checkpoint(self.out) if resume else None
         if ckpt is not None:
@@ -427,7 +432,20 @@ class Trainer:
         return result.headline()
 
     def fit(self) -> dict[str, Any]:
-        """Train the remaining epochs; returns the final metrics (main process)."""
+        """Train the remaining epochs; returns the final metrics (main process).
+
+        The run folder's lock is released at the end, whatever happens (:meth:`close`).
+        """
+        try:
+            return self._fit()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Release the run folder (a Trainer that will not :meth:`fit`)."""
+        self.lock.release()
+
+    def _fit(self) -> dict[str, Any]:
         oc = self.config.optim
         metrics: dict[str, Any] = {}
         for epoch in range(self.start_epoch, oc.epochs):
@@ -468,6 +486,7 @@ class Trainer:
             print(_format_record(record), flush=True)
 
     def _export(self, metrics: dict[str, Any]) -> None:
+        from workbench.data.batch_loader import colour_statistics
         from workbench.pretrained import save_pretrained
 
         model_config = self.model.config.to_dict()  # the full resolved config
@@ -480,6 +499,9 @@ class Trainer:
             dtype=torch.float32,
             overwrite=True,  # the run's own weights, rewritten when a resumed run ends
             input_size=[self.config.data.height, self.config.data.width],
+            input_stats=colour_statistics(
+                self.split.train, self.config.data.height, self.config.data.width
+            ),
             metrics=metrics,
             train_config=self.config.to_dict(),
         )

@@ -20,6 +20,7 @@ from torch import Tensor, nn
 
 from workbench.data.batch_loader import decode_at, decode_flag
 from workbench.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+from workbench.models.inputs import input_contract
 from workbench.viz.ranklist import ranked_gallery
 from workbench.widgets._cache import LRUCache
 
@@ -28,9 +29,7 @@ __all__ = ["ImageStore", "ProgressLoader", "RankingData", "model_input_size"]
 
 def model_input_size(model: nn.Module, default: tuple[int, int] = (256, 128)) -> tuple[int, int]:
     """(H, W) the model expects: its card's ``input_size``, else its config's, else ``default``."""
-    card = getattr(model, "card", None) or {}
-    size = card.get("input_size") or getattr(getattr(model, "config", None), "input_size", None)
-    return tuple(int(s) for s in (size or default))  # type: ignore[return-value]
+    return input_contract(model).input_size or default
 
 
 class ProgressLoader:

@@ -115,7 +115,7 @@ class PairExplainer:
     ) -> None:
         import ipywidgets as W
 
-        self.model = model.eval()
+        self.model = model  # not switched to eval: each computation restores its mode
         self.size = model_input_size(model)
         self.images = images or ImageStore(self.size)
         self.device_control = device_control or DeviceControl(model, device)

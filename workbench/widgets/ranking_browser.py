@@ -89,7 +89,7 @@ class RankingBrowser:
             raise ValueError("pass a split (features are computed) or a result, not both")
         if topk < 1:
             raise ValueError(f"topk must be at least 1, got {topk}")
-        self.model = model.eval()
+        self.model = model  # not switched to eval: each computation restores its mode
         self.size = model_input_size(model)
         self.topk = topk
         self.images = ImageStore(self.size)

@@ -62,7 +62,7 @@ class ReceptiveFieldExplorer:
 
         _Event = click_events()
 
-        self.model = model.eval()
+        self.model = model  # not switched to eval: each computation restores its mode
         self.size = model_input_size(model)
         paths = images["path"] if isinstance(images, pd.DataFrame) else images
         self.paths = [str(p) for p in paths]

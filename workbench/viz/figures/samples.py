@@ -88,9 +88,9 @@ def batch(samples: list[Sample], device: torch.device | str = "cpu") -> Tensor:
 
 def input_size(model: torch.nn.Module) -> tuple[int, int]:
     """(H, W) the model is evaluated at: its card's, else its config's."""
-    card = getattr(model, "card", None) or {}
-    size = card.get("input_size") or model.config.input_size
-    return int(size[0]), int(size[1])
+    from workbench.models.inputs import input_contract
+
+    return input_contract(model).input_size or tuple(model.config.input_size)
 
 
 def device_of(model: torch.nn.Module) -> torch.device:

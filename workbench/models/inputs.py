@@ -1,0 +1,311 @@
+"""The input contract of a model, checked at every public entry point that takes images.
+
+A workbench model takes ``(B, 3, H, W)`` float images, **RGB**, scaled to 0–1 and normalised
+with the ImageNet mean / std (``data.transforms.Normalize``), at the size it was trained for.
+:func:`input_contract` reads that from the model's config (``input_size``) and its card
+(``input_size``; optional ``pixel_mean`` / ``pixel_std`` / ``channel_order`` of the *input*,
+and ``input_stats``, the mean of normalised training images per channel, written at export).
+
+:func:`check_images` is what explain, explain_pair, feature extraction, evaluation and the apps
+call on their images:
+
+* a tensor of another shape, an empty batch, a numpy array or a list → refused, naming
+  :func:`to_model_input`, the one converter of raw images;
+* NaN / inf pixels → refused, with their count;
+* another size than the contract → refused naming both sizes (``resize=True`` resizes);
+* ``uint8`` tensors → converted by :func:`to_model_input` (the same numbers as the data
+  pipeline); float64 / float16 → cast to the model's dtype;
+* values far above the normalised range (0–255 floats) → refused naming :func:`to_model_input`;
+* a cheap statistical check warns (:class:`InputWarning`) on all-non-negative batches (0–1
+  images that were never normalised) and, where the card records ``input_stats``, on batches
+  whose channel means fit the swapped (BGR) order clearly better than the recorded RGB order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from workbench.data.transforms import IMAGENET_MEAN, IMAGENET_STD
+
+__all__ = [
+    "InputContract",
+    "InputError",
+    "InputWarning",
+    "check_images",
+    "check_input_size",
+    "input_contract",
+    "to_model_input",
+]
+
+#: how far (in normalised units) values may leave the range of 0–1 pixels (resampling overshoot)
+_RANGE_SLACK = 0.5
+#: how much better (in warm − cool pixel fraction) swapped channels must fit to warn
+_BGR_MARGIN = 0.2
+
+
+class InputError(ValueError):
+    """Images that break a model's input contract (the message says how to fix them)."""
+
+
+class InputWarning(UserWarning):
+    """Images that are probably wrong (never normalised, BGR order) but are used as given."""
+
+
+@dataclass(frozen=True)
+class InputContract:
+    """What a model takes.
+
+    Attributes:
+        input_size: (H, W), or ``None`` for a model that does not declare one (a wrapped network).
+        pixel_mean, pixel_std: the normalisation applied to 0–1 pixels (ImageNet's by default).
+        channel_order: ``"RGB"`` (every workbench model) or ``"BGR"``.
+        input_stats: ``[warm, cool]`` :func:`colour_balance` of the training images (from the
+            card), used to warn on swapped channels; ``None`` skips that check.
+    """
+
+    input_size: tuple[int, int] | None
+    pixel_mean: tuple[float, float, float] = IMAGENET_MEAN
+    pixel_std: tuple[float, float, float] = IMAGENET_STD
+    channel_order: str = "RGB"
+    input_stats: tuple[float, float] | None = None
+
+    def value_range(self) -> tuple[float, float]:
+        """The lowest and highest value a normalised 0–1 pixel can take."""
+        low = min((0 - m) / s for m, s in zip(self.pixel_mean, self.pixel_std, strict=True))
+        high = max((1 - m) / s for m, s in zip(self.pixel_mean, self.pixel_std, strict=True))
+        return low, high
+
+
+def input_contract(model: nn.Module) -> InputContract:
+    """The contract of ``model``: its config's ``input_size`` and its card's fields.
+
+    A card whose ``input_size`` differs from the config's is an error of the card (the test
+    ``tests/models/test_inputs.py`` checks every shipped one); the card wins, as it records what
+    the weights were trained on.
+    """
+    card = getattr(model, "card", None) or {}
+    config = getattr(model, "config", None)
+    size = card.get("input_size") or getattr(config, "input_size", None)
+    stats = card.get("input_stats")
+    order = str(card.get("channel_order", "RGB")).upper()
+    if order not in ("RGB", "BGR"):
+        raise InputError(f"model card: channel_order must be 'RGB' or 'BGR', got {order!r}")
+    return InputContract(
+        input_size=None if size is None else (int(size[0]), int(size[1])),
+        pixel_mean=tuple(card.get("pixel_mean") or IMAGENET_MEAN),  # type: ignore[arg-type]
+        pixel_std=tuple(card.get("pixel_std") or IMAGENET_STD),  # type: ignore[arg-type]
+        channel_order=order,
+        input_stats=None if stats is None else (float(stats[0]), float(stats[1])),
+    )
+
+
+def _model_dtype(model: nn.Module) -> torch.dtype:
+    for p in model.parameters():
+        if p.is_floating_point():
+            return p.dtype
+    return torch.float32
+
+
+def _describe(images: Any) -> str:
+    if isinstance(images, Tensor | np.ndarray):
+        return f"a {type(images).__name__} of shape {tuple(images.shape)} ({images.dtype})"
+    return f"a {type(images).__name__}"
+
+
+def check_input_size(model: nn.Module, size: Sequence[int], where: str = "images") -> None:
+    """Refuse ``size`` (H, W) if the model's contract names another one."""
+    want = input_contract(model).input_size
+    got = (int(size[0]), int(size[1]))
+    if min(got) < 1:
+        raise InputError(f"{where}: an image size must be positive, got {got[0]}×{got[1]}")
+    if want is not None and got != want:
+        raise InputError(
+            f"{where}: {type(model).__name__} takes {want[0]}×{want[1]} images (its input "
+            f"contract), got {got[0]}×{got[1]}; load them at {want[0]}×{want[1]}"
+        )
+
+
+def check_images(
+    model: nn.Module, images: Any, *, resize: bool = False, where: str = "images"
+) -> Tensor:
+    """Check ``images`` against ``model``'s input contract; the images to use (see module doc).
+
+    Args:
+        model: a workbench model (its config / card give the contract).
+        images: (B, 3, H, W) normalised RGB floats; uint8 tensors are converted.
+        resize: resize images of another size to the contract's (bilinear) instead of refusing.
+        where: the argument's name, for messages (``"query"``, ``"gallery"``).
+
+    Returns:
+        The images, float in the model's dtype, at the contract's size.
+    """
+    fix = "workbench.models.to_model_input(images, model)"
+    if not isinstance(images, Tensor):
+        raise InputError(
+            f"{where} must be a (B, 3, H, W) tensor, got {_describe(images)}; convert pixels "
+            f"(numpy HWC, uint8 or 0–255, a list of images) with {fix}"
+        )
+    if images.dim() != 4 or images.shape[1] != 3:
+        hint = (
+            f"add the batch dimension: {where}[None]"
+            if images.dim() == 3 and images.shape[0] == 3
+            else f"channels last? convert with {fix}"
+            if images.dim() == 4 and images.shape[-1] == 3
+            else "the model takes RGB images"
+        )
+        raise InputError(
+            f"{where} must be a (B, 3, H, W) tensor, got {tuple(images.shape)}; {hint}"
+        )
+    if images.shape[0] == 0:
+        raise InputError(f"{where} is an empty batch (0 images)")
+    contract = input_contract(model)
+    if images.dtype == torch.uint8:  # the data pipeline's numbers; the size is checked below
+        images = to_model_input(images, dataclasses.replace(contract, input_size=None))
+    elif not images.is_floating_point():
+        raise InputError(f"{where} must be float (normalised) or uint8 pixels, got {images.dtype}")
+    bad = ~torch.isfinite(images)
+    if bool(bad.any()):
+        n = int(bad.sum())
+        raise InputError(
+            f"{where} hold {n} NaN/inf value{'s' if n > 1 else ''} (first in image "
+            f"{int(bad.flatten(1).any(1).nonzero()[0])}); an explanation of them would be NaN"
+        )
+    want = contract.input_size
+    got = (int(images.shape[2]), int(images.shape[3]))
+    if want is not None and got != want:
+        if not resize:
+            raise InputError(
+                f"{where} are {got[0]}×{got[1]} but {type(model).__name__} takes "
+                f"{want[0]}×{want[1]} (its input contract); resize them (resize=True, or "
+                f"{fix} from pixels)"
+            )
+        images = F.interpolate(images.float(), size=want, mode="bilinear", align_corners=False)
+    images = images.to(_model_dtype(model))
+    _check_statistics(images, contract, where, fix)
+    return images
+
+
+def _check_statistics(images: Tensor, contract: InputContract, where: str, fix: str) -> None:
+    low, high = contract.value_range()
+    top, bottom = float(images.max()), float(images.min())
+    if top > high + _RANGE_SLACK:
+        raise InputError(
+            f"{where} reach {top:.1f}, but normalised images stay within "
+            f"[{low:.2f}, {high:.2f}]: these look like 0–255 pixels; convert them with {fix}"
+        )
+    if bottom >= 0 and images[0].numel() >= 64:
+        warnings.warn(
+            f"{where} have no negative value: 0–1 pixels that were never normalised? "
+            f"Normalise them with {fix}",
+            InputWarning,
+            stacklevel=3,
+        )
+        return
+    if contract.input_stats is not None:
+        warm, cool = colour_balance(images, contract)
+        ref = contract.input_stats[0] - contract.input_stats[1]  # the training images' balance
+        given = warm - cool  # swapping red and blue turns warm pixels cool: the balance negates
+        if abs(-given - ref) + _BGR_MARGIN < abs(given - ref):
+            warnings.warn(
+                f"{where}: {cool:.0%} of their pixels are blue > green > red and {warm:.0%} red > "
+                f"green > blue, where the training images have {contract.input_stats[1]:.0%} and "
+                f"{contract.input_stats[0]:.0%}: BGR images (OpenCV)? Pass RGB, e.g. "
+                f"{fix.replace(')', ', bgr=True)')}",
+                InputWarning,
+                stacklevel=3,
+            )
+
+
+def colour_balance(images: Tensor, contract: InputContract | None = None) -> tuple[float, float]:
+    """Fractions of "warm" (red > green > blue: skin, wood, soil) and "cool" (blue > green > red)
+    pixels of normalised images (B, 3, H, W), in the contract's channel order.
+
+    Swapping red and blue exchanges the two sets, so comparing a batch's balance with the
+    training images' (``input_stats`` on the card) reveals BGR input; every 3rd pixel is read.
+    """
+    contract = contract or InputContract(None)
+    mean = torch.tensor(contract.pixel_mean, device=images.device).view(1, 3, 1, 1)
+    std = torch.tensor(contract.pixel_std, device=images.device).view(1, 3, 1, 1)
+    pixels = (images.detach().float() * std + mean).flatten(2)[:, :, ::3]  # (B, 3, N/3), 0–1
+    r, g, b = pixels.unbind(1)
+    step = 0.02  # ignore near-grey pixels
+    warm = ((r > g + step) & (g > b + step)).float().mean()
+    cool = ((b > g + step) & (g > r + step)).float().mean()
+    return float(warm), float(cool)
+
+
+def to_model_input(
+    images: Any,
+    model: nn.Module | InputContract | None = None,
+    *,
+    bgr: bool = False,
+) -> Tensor:
+    """Pixels as a user has them → the (B, 3, H, W) normalised float tensor a model takes.
+
+    Accepts a ``(H, W, 3)`` or ``(B, H, W, 3)`` numpy array (what image readers return), a list
+    of them, or a ``(3, H, W)`` / ``(B, 3, H, W)`` tensor; ``uint8`` or floats in 0–255 (any
+    value above 1.5) or 0–1. ``bgr=True`` for OpenCV's channel order. With a model (or its
+    :class:`InputContract`) the images are resized (bilinear) to its input size and normalised
+    with its statistics; without, they keep their size and get ImageNet's.
+
+    Example:
+        >>> x = to_model_input(cv2.imread(path), model, bgr=True)  # doctest: +SKIP
+    """
+    contract = (
+        model
+        if isinstance(model, InputContract)
+        else input_contract(model)
+        if model is not None
+        else InputContract(None)
+    )
+    if isinstance(images, list | tuple):
+        if not images:
+            raise InputError("to_model_input: an empty list of images")
+        return torch.cat([to_model_input(im, contract, bgr=bgr) for im in images])
+    if isinstance(images, np.ndarray):
+        if images.ndim not in (3, 4) or images.shape[-1] not in (3, 4):
+            raise InputError(
+                f"to_model_input: numpy images must be (H, W, 3) or (B, H, W, 3), got "
+                f"{images.shape}"
+            )
+        t = torch.from_numpy(np.ascontiguousarray(images[..., :3]))
+        t = t.permute(2, 0, 1) if t.dim() == 3 else t.permute(0, 3, 1, 2)
+    elif isinstance(images, Tensor):
+        t = images
+    else:
+        raise InputError(
+            f"to_model_input: expected numpy arrays or tensors, got {_describe(images)}"
+        )
+    if t.dim() == 3:
+        t = t[None]
+    if t.dim() != 4 or t.shape[1] != 3:
+        raise InputError(f"to_model_input: expected 3 channels, got shape {tuple(t.shape)}")
+    if t.dtype == torch.uint8:
+        x = t.float() / 255
+    elif t.is_floating_point():
+        x = t.float()
+        if float(x.min()) < 0:
+            raise InputError(
+                "to_model_input: the images have negative values, so they are already "
+                "normalised; pass them to the model as they are"
+            )
+        if float(x.max()) > 1.5:
+            x = x / 255
+    else:
+        raise InputError(f"to_model_input: unsupported dtype {t.dtype}")
+    if bgr != (contract.channel_order == "BGR"):
+        x = x.flip(1)
+    if contract.input_size is not None and tuple(x.shape[2:]) != contract.input_size:
+        x = F.interpolate(x, size=contract.input_size, mode="bilinear", align_corners=False)
+    mean = torch.tensor(contract.pixel_mean, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    std = torch.tensor(contract.pixel_std, dtype=x.dtype, device=x.device).view(1, 3, 1, 1)
+    return (x - mean) / std
