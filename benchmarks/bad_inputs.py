@@ -534,6 +534,19 @@ def run_case(case: Case, root: Path, fixtures: Path, scratch: Path, timeout: flo
     return kind, proc.returncode, last, time.perf_counter() - t0
 
 
+def run_api(roots: list[tuple[str, Path]], work: Path) -> None:
+    """The API section (``bad_inputs_api.py``, this checkout's cases) against every root."""
+    script = Path(__file__).resolve().with_name("bad_inputs_api.py")
+    for name, root in roots:
+        env = {**os.environ, "PYTHONPATH": str(root), "OMP_NUM_THREADS": "1"}
+        out = subprocess.run([sys.executable, str(script), "--work", str(work / f"api_{name}")],
+                             env=env, capture_output=True, text=True)  # fmt: skip
+        lines = out.stdout.splitlines()
+        for line in lines[:-1]:
+            print(f"{name:<7} {line}")
+        print(f"{name:<7} {lines[-1] if lines else out.stderr[-500:]}", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--root", action="append", required=True, help="NAME=DIR of a checkout")
@@ -541,9 +554,12 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=180)
     ap.add_argument("--only", default=None, help="run the cases whose name contains this")
     ap.add_argument("--json", default=None, help="write every result here")
+    ap.add_argument("--api", action="store_true", help="the Python-API section instead of the CLI")
     args = ap.parse_args()
     roots = [(n, Path(d).resolve()) for n, d in (r.split("=", 1) for r in args.root)]
     work = Path(args.work)
+    if args.api:
+        return run_api(roots, work)
     build_fixtures(roots[0][1], work / "fixtures")
     todo = [c for c in cases() if args.only is None or args.only in c.name]
     results: dict[str, dict[str, tuple]] = {}

@@ -9,6 +9,7 @@ from explain_helpers import HandModel, tiny_bot
 from workbench.explain import ExplainError, explain, explain_pair
 from workbench.explain.gradcam import pair_gradcam, pooled_head
 from workbench.explain.targets import EmbeddingSimilarity, IdentityLogit, PairDistance
+from workbench.models import InputError
 
 
 @pytest.fixture(scope="module")
@@ -120,7 +121,7 @@ def test_bad_inputs_fail_with_messages(bot, images):
         explain("gradcam", bot, images, EmbeddingSimilarity(torch.zeros(128)), layer="embedding")
     with pytest.raises(ExplainError, match="single query"):
         explain_pair("gradcam", bot, images[:2], images[:3])
-    with pytest.raises(ExplainError, match=r"\(B, 3, H, W\)"):
+    with pytest.raises(InputError, match=r"\(B, 3, H, W\)"):  # the model's input contract
         explain("gradcam", bot, images[0], EmbeddingSimilarity(torch.zeros(128)))
     with pytest.raises(ExplainError, match="does not match embeddings"):
         explain("gradcam", bot, images, EmbeddingSimilarity(torch.zeros(7)))

@@ -80,7 +80,7 @@ def test_make_figures_writes_pdf_and_png_and_skips_missing(
         ["daaf_fig9", "sa_fig5", "rga_supp_fig1"],
         split,
         tmp_path,
-        models={k: tiny_models[k] for k in ("daaf", "sa")},
+        models={k: tiny_models[k] for k in ("daaf", "sa", "sa_plain")},  # one input size
         progress=False,
         log=log.append,
     )

@@ -65,8 +65,8 @@ class CaptumAttribution(Explainer):
         names = _algorithms(attr)
         if self.config.algorithm not in names:
             raise ExplainError(
-                f"captum.attr has no attribution algorithm {self.config.algorithm!r} that takes a "
-                f"forward function; choose one of {', '.join(names)}"
+                f"captum.attr has no algorithm {self.config.algorithm!r} (an attribution "
+                f"algorithm that takes a forward function); choose one of {', '.join(names)}"
             )
         _check_kwargs(self._cls, self.config.algorithm, self.config.attribute_kwargs)
 
