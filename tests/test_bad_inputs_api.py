@@ -34,4 +34,6 @@ def test_no_traceback_silent_result_or_corrupted_state(tmp_path: Path) -> None:
     bad = [f"{c} / {name}: {kind} ({why})" for c, name, kind, why in rows if kind in api.BAD]
     assert not bad, "\n".join(bad)
     kinds = {kind for *_, kind, _ in rows}
-    assert kinds <= set(api.GOOD), kinds
+    assert kinds <= {*api.GOOD, api.MISSED}, kinds
+    statistical = {c.name for c in api.all_cases() if c.statistical}
+    assert {name for _, name, kind, _ in rows if kind == api.MISSED} <= statistical

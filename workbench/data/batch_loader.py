@@ -158,18 +158,3 @@ class BatchImageLoader:
                 UserWarning,
                 stacklevel=1,  # the caller is whatever iterates (tqdm): name this file
             )
-
-
-def colour_statistics(
-    table: pd.DataFrame, height: int, width: int, limit: int = 256
-) -> list[float]:
-    """``[warm, cool]`` pixel fractions (:func:`workbench.models.inputs.colour_balance`) of up to
-    ``limit`` images of ``table``: a card's ``input_stats``, written at export, with which the
-    input check warns on BGR images."""
-    from workbench.models.inputs import colour_balance
-
-    rows = table.sample(n=min(limit, len(table)), random_state=0) if len(table) else table
-    images = [batch["image"] for batch in BatchImageLoader(rows, height, width, 64, threads=1)]
-    if not images:
-        raise ValueError("colour_statistics: the table has no images")
-    return [round(v, 4) for v in colour_balance(torch.cat(images))]

@@ -68,7 +68,6 @@ def export_run(
         raise ValueError(f"{run / 'log.jsonl'}: the run logged no completed epoch; nothing to ship")
     card_fields: dict[str, Any] = {
         "input_size": run_card["input_size"],
-        **({"input_stats": run_card["input_stats"]} if "input_stats" in run_card else {}),
         "data": data,
         "train_config": run_card["train_config"],
         "training": {

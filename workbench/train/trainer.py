@@ -486,7 +486,6 @@ class Trainer:
             print(_format_record(record), flush=True)
 
     def _export(self, metrics: dict[str, Any]) -> None:
-        from workbench.data.batch_loader import colour_statistics
         from workbench.pretrained import save_pretrained
 
         model_config = self.model.config.to_dict()  # the full resolved config
@@ -499,9 +498,6 @@ class Trainer:
             dtype=torch.float32,
             overwrite=True,  # the run's own weights, rewritten when a resumed run ends
             input_size=[self.config.data.height, self.config.data.width],
-            input_stats=colour_statistics(
-                self.split.train, self.config.data.height, self.config.data.width
-            ),
             metrics=metrics,
             train_config=self.config.to_dict(),
         )
