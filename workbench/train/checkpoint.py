@@ -7,7 +7,6 @@ file, so ``--resume`` loses at most the epoch in progress. Checkpoints load with
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Any
 
@@ -19,16 +18,9 @@ CHECKPOINT_NAME = "checkpoint.pt"
 
 
 def atomic_save(obj: Any, path: str | Path) -> None:
-    """``torch.save`` to ``path`` atomically (temp file + fsync + ``os.replace``, mode 0644).
-
-    The checkpoint is serialised in memory first: torch's zip writer turns a failing write
-    (a full disk) into a ``RuntimeError`` without errno or path, while a plain ``write`` raises
-    the ``OSError`` that names both, and the previous checkpoint stays whole either way.
-    """
-    buffer = io.BytesIO()
-    torch.save(obj, buffer)
+    """``torch.save`` to ``path`` atomically (temp file + fsync + ``os.replace``, mode 0644)."""
     with atomic_writer(path) as f:
-        f.write(buffer.getbuffer())
+        torch.save(obj, f)
 
 
 class CheckpointError(ValueError):
