@@ -69,6 +69,7 @@ def test_hits_and_chance_against_a_naive_loop(split, monkeypatch):
 
 
 def test_a_real_model_scores_between_zero_and_one(split):
-    table = corr.correspondence_accuracy(tiny_bot(), split, pairs=4, seed=1, input_size=(128, 64))
+    model = tiny_bot(input_size=(128, 64))  # built for the size it is given (its input contract)
+    table = corr.correspondence_accuracy(model, split, pairs=4, seed=1, input_size=(128, 64))
     assert list(table["part"]) == list(corr.BODY_PARTS)
     assert table["accuracy"].between(0, 1).all() and table["chance"].between(0, 1).all()
