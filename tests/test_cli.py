@@ -245,7 +245,10 @@ def test_every_sub_command_names_its_function(tmp_path):
     parser = build_parser()
     subs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     for name, sub in subs.choices.items():
-        run = sub.get_default("run")
+        run = sub.get_default("handler")
         assert callable(run) and run.__name__ == "_" + name.replace("-", "_"), name
     args = parser.parse_args(["synth", "--out", str(tmp_path / "s")])
-    assert args.run is subs.choices["synth"].get_default("run")
+    assert args.handler is subs.choices["synth"].get_default("handler")
+    # export's own --run (the run folder) must not shadow the function
+    args = parser.parse_args(["export", "--run", "RUN", "--name", "m"])
+    assert args.handler.__name__ == "_export" and args.run == "RUN"

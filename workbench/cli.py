@@ -354,7 +354,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--domain", type=int, default=0, help="0 = default cameras; 1, 2.. = another site"
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(run=_synth)
+    p.set_defaults(handler=_synth)
 
     p = sub.add_parser("train", help="train a registered model (also under torchrun)")
     p.add_argument("--model", default=None, help="registry name (default: bot)")
@@ -393,7 +393,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--target", default=None, help="--model interpreter: weights of the model to explain"
     )
     p.add_argument("--quiet", action="store_true", help="no progress bars or epoch lines")
-    p.set_defaults(run=_train)
+    p.set_defaults(handler=_train)
 
     p = sub.add_parser("eval", help="evaluate weights on a dataset's query/gallery")
     p.add_argument(
@@ -414,7 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _import_arguments(p)
-    p.set_defaults(run=_eval)
+    p.set_defaults(handler=_eval)
 
     p = sub.add_parser(
         "export", help="ship a finished run or an imported checkpoint (safetensors + card)"
@@ -428,7 +428,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace weights of the same name")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     _import_arguments(p)
-    p.set_defaults(run=_export)
+    p.set_defaults(handler=_export)
 
     p = sub.add_parser("zoo", help="one table of every shipped model on a dataset's test split")
     p.add_argument("--data", required=True, help="dataset root (e.g. data/synth)")
@@ -440,7 +440,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=positive_int, default=5, help="timed forwards per latency")
     p.add_argument("--workers", type=non_negative_int, default=2, help="image-decoding threads")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.set_defaults(run=_zoo)
+    p.set_defaults(handler=_zoo)
 
     p = sub.add_parser(
         "explain", help="score a method's heat maps on a split against the person masks"
@@ -465,7 +465,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--report", required=True, type=output_dir, help="output folder: summary.csv/.md, pairs.csv"
     )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.set_defaults(run=_explain)
+    p.set_defaults(handler=_explain)
 
     p = sub.add_parser("figures", help="paper figures from code (PDF + PNG per figure)")
     p.add_argument("names", nargs="*", help="figure names (see --list)")
@@ -476,7 +476,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="which images are shown")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(run=_figures)
+    p.set_defaults(handler=_figures)
 
     p = sub.add_parser("aam-eval", help="AAM interpreter: ADRE, X-mAP, rank-1/mAP, localisation")
     p.add_argument("--weights", required=True, help="interpreter weights (name or path)")
@@ -486,7 +486,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--card", default=None, help="model card to add the metrics to")
     p.add_argument("--target-name", default=None, help="shipped name of the target (card)")
-    p.set_defaults(run=_aam_eval)
+    p.set_defaults(handler=_aam_eval)
 
     p = sub.add_parser("aam-study", help="AAM interpreters sharing N = 1..5 target stages")
     p.add_argument("--target", required=True, help="weights of the model to explain")
@@ -501,7 +501,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=positive_int, default=None, help="epochs per interpreter")
     p.add_argument("--max-steps", type=int, default=None, help="cap steps per epoch")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.set_defaults(run=_aam_study)
+    p.set_defaults(handler=_aam_study)
 
     p = sub.add_parser(
         "demo", help="the main job: data, contact sheet, shipped baseline, rank list"
@@ -510,12 +510,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="outputs", type=output_dir, help="where figures go")
     p.add_argument("--ids", type=positive_int, default=None, help="identities (default 500)")
     p.add_argument("--seed", type=int, default=0, help="dataset seed")
-    p.set_defaults(run=_demo)
+    p.set_defaults(handler=_demo)
 
     p = sub.add_parser(
         "list", help="registered models, the explanation methods each supports, and the weights"
     )
-    p.set_defaults(run=_list)
+    p.set_defaults(handler=_list)
     return parser
 
 
@@ -524,7 +524,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv  # accepted before or after the sub-command
     args = build_parser().parse_args([a for a in argv if a != "--debug"])
-    run: Command = args.run  # each sub-parser names its function (set_defaults)
+    run: Command = args.handler  # each sub-parser names its function (set_defaults)
     return run_guarded(args.command, lambda: run(args), debug=debug)
 
 
