@@ -40,6 +40,7 @@ def _synth(args: argparse.Namespace) -> int:
         workers=args.workers,
         progress=not args.quiet,
         domain=args.domain,
+        counterfactuals=args.counterfactuals,
     )
     print(summary)
     return 0
@@ -352,6 +353,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=None, help="processes (default: all cores)")
     p.add_argument(
         "--domain", type=int, default=0, help="0 = default cameras; 1, 2.. = another site"
+    )
+    p.add_argument(
+        "--counterfactuals",
+        type=non_negative_int,
+        default=0,
+        help="N query images re-rendered with each factor changed (counterfactuals.csv)",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_synth)

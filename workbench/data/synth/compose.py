@@ -45,8 +45,14 @@ class Studio:
         self.backdrops = Backdrops([c.scene for c in self.cameras], plates, height, width)
         self.noise = NoiseBank(self.cameras, seed, height, width)
 
-    def render(self, spec: ImageSpec, ident: Identity | None) -> Rendered:
-        """Render ``spec``; ``ident`` is its identity, None for one-off people (sampled here)."""
+    def render(
+        self, spec: ImageSpec, ident: Identity | None, pose_of: Identity | None = None
+    ) -> Rendered:
+        """Render ``spec``; ``ident`` is its identity, None for one-off people (sampled here).
+
+        ``pose_of``: the identity whose handbag decides the arm pose (default ``ident``); a
+        counterfactual that adds or removes a handbag keeps the original's arms with it.
+        """
         rng = seeds.rng(self.seed, seeds.IMAGE, spec.index)
         cam = self.cameras[spec.cam - 1]
         if ident is None:  # distractors and junk are one-off people
@@ -57,7 +63,8 @@ class Studio:
         )
         if rng.random() < PASSERBY_RATE:
             add_passerby(canvas, rng)
-        hand = ident.handbag_hand if ident.attributes["handbag"] else 0
+        holder = ident if pose_of is None else pose_of
+        hand = holder.handbag_hand if holder.attributes["handbag"] else 0
         pose = Pose(yaw=spec.yaw, phase=spec.phase, stride=ident.stride, arm_swing=ident.arm_swing,
                     hold_left=hand == 1, hold_right=hand == -1)  # fmt: skip
         sk = build_skeleton(ident.shape, pose)

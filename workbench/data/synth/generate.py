@@ -7,6 +7,9 @@
     OUT/attributes.csv                               pid, the 27 Market attributes, split
     OUT/market_attribute.mat                         the same in Lin et al.'s format
     OUT/synth.json                                   generator settings, cameras, counts
+    OUT/counterfactuals.csv, OUT/counterfactuals/    with ``counterfactuals=N``: query images
+                                                     rendered with one factor changed
+                                                     (``counterfactual.py``)
 
 ``synth.json`` is written last, atomically; until then ``OUT/.synth-incomplete`` marks the folder
 as an unfinished generation, which every reader refuses (``workbench.data.manifest``).
@@ -46,6 +49,11 @@ from workbench.data.manifest import META_FILE, PARTIAL_FILE, check_complete
 from workbench.data.schema import MARKET_ATTRIBUTES
 from workbench.data.synth.camera import make_cameras
 from workbench.data.synth.compose import Studio
+from workbench.data.synth.counterfactual import (
+    COUNTERFACTUAL_CSV,
+    COUNTERFACTUAL_DIR,
+    write_counterfactuals,
+)
 from workbench.data.synth.identity import ATTRIBUTE_NAMES, Identity, attribute_table
 from workbench.data.synth.plan import FOLDERS, ImageSpec, Plan, make_plan
 from workbench.data.synth.summary import SynthSummary
@@ -56,7 +64,10 @@ DEFAULT_IDS = 500
 MIN_HEIGHT, MIN_WIDTH = 64, 32
 MAX_HEIGHT = 1024  # 4096x2048 took 4.3 GB per worker; ReID models use 256x128 to 384x192
 ATTRIBUTE_CSV, ATTRIBUTE_MAT = "attributes.csv", "market_attribute.mat"
-_OUTPUTS = (*FOLDERS, MASK_DIR, KEYPOINT_DIR, ATTRIBUTE_CSV, ATTRIBUTE_MAT, META_FILE, PARTIAL_FILE)
+_OUTPUTS = (
+    *FOLDERS, MASK_DIR, KEYPOINT_DIR, ATTRIBUTE_CSV, ATTRIBUTE_MAT, META_FILE, PARTIAL_FILE,
+    COUNTERFACTUAL_DIR, COUNTERFACTUAL_CSV,
+)  # fmt: skip
 
 # per-process state of a worker: the studio, the identities and the output root
 _WORKER: dict = {}
@@ -269,6 +280,7 @@ def generate(
     workers: int | None = None,
     progress: bool = True,
     domain: int = 0,
+    counterfactuals: int = 0,
 ) -> SynthSummary:
     """Render ``ids`` synthetic identities (default 500; half train, half test) into ``out``.
 
@@ -277,10 +289,14 @@ def generate(
     ``domain``: 0 = the default cameras; 1, 2, ... = the same identities filmed at another
     site (other cameras, backgrounds and colour casts, ``camera.make_cameras``), for
     cross-domain studies; deterministic from ``(seed, domain)``.
+    ``counterfactuals``: N > 0 also renders N query images with each factor of
+    ``counterfactual.FACTORS`` changed (9 N pairs, ``OUT/counterfactuals.csv``).
     """
     n_ids = _check_arguments(ids, seed, height, width, workers)
     if not isinstance(domain, (int, np.integer)) or isinstance(domain, bool) or domain < 0:
         raise ValueError(f"domain={domain!r}: need a non-negative integer (0 = default cameras)")
+    if not isinstance(counterfactuals, (int, np.integer)) or counterfactuals < 0:
+        raise ValueError(f"counterfactuals={counterfactuals!r}: need a number of query images >= 0")
     root = Path(out)
     start = time.perf_counter()
     plan = make_plan(n_ids, seed, make_cameras(seed, domain))
@@ -302,6 +318,9 @@ def generate(
             stages[k] += v
     t = time.perf_counter()
     _write_tables(root, plan, keypoints)
+    if counterfactuals:
+        studio = Studio(seed, height, width, domain)
+        write_counterfactuals(root, plan, studio, counterfactuals, progress=progress)
     # the manifest last, whole: from now on the folder reads as a complete dataset
     atomic_write_text(root / META_FILE, json.dumps(meta, indent=2, sort_keys=True) + "\n")
     (root / PARTIAL_FILE).unlink()
