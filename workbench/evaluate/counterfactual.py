@@ -1,0 +1,432 @@
+"""The counterfactual game: does a map of a similarity change point at what changed?
+
+XFR's inpainting game (Williford et al., ECCV 2020, ``stresearch/xfr``; ``reference/pairs.md``
+§3), played exactly on counterfactual renders (``workbench.data.synth.counterfactual``). For a
+query image x, a true match g of x from another camera, and a counterfactual x' of x (one factor
+changed; the change mask M is known to the pixel):
+
+    Δ = s(x, g) − s(x', g)      s = the model's ranking similarity (cosine for BoT-family models)
+
+An explanation *of Δ* is a map on x. For pixel and gradient methods (Grad-CAM, captum, DAAF's
+holistic map) it is the method's map of s(·, g) at x: the gradient of Δ with respect to x, since
+x' is a constant of Δ. Methods with an exact decomposition of s (issue 22) give the contrast
+map(x, g) − map(x', g). A map is signed: its positive part argues for the similarity, so for an
+edit that lowered it (Δ > 0) the mass should sit on M with a positive sign and for one that
+raised it (Δ < 0) with a negative sign; we score ``sign(Δ) · map``. Non-negative maps (DAAF) are
+scored as they are.
+
+Scores per method × factor (edits with |Δ| below the threshold are not scored, XFR's rule: an
+edit the network ignores says nothing about a map):
+
+* ``energy`` — share of the map's positive energy (after the sign) inside M, against ``chance``,
+  M's area share;
+* ``pointing`` — whether the map's maximum lies in M, against the same chance;
+* ``|Δ|`` — its median over **all** pairs of the factor: the model's sensitivity to that
+  factor, background included (``sensitivity``).
+
+Threshold: |Δ| ≥ ``threshold`` (default ``DEFAULT_THRESHOLD`` = 0.01 for cosine similarity, 1 %
+of its half-range; for the Euclidean metric 1 % of the median distance d(x, g) of the pairs).
+It keeps most edits of the person and drops the ones the model does not see (see the counts in
+``summary``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = [
+    "DEFAULT_METHODS",
+    "DEFAULT_THRESHOLD",
+    "CounterfactualGame",
+    "MethodSpec",
+    "counterfactual_game",
+    "delta_maps",
+    "load_counterfactuals",
+    "ranking_metric",
+    "ranking_similarity",
+]
+
+DEFAULT_THRESHOLD = 0.01
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """One explanation method as the game runs it: registry name, layer, parameters."""
+
+    method: str
+    layer: str | None = None
+    params: tuple[tuple[str, Any], ...] = ()
+    label: str = ""
+
+    @property
+    def name(self) -> str:
+        if self.label:
+            return self.label
+        return self.method if self.layer is None else f"{self.method}@{self.layer}"
+
+    @property
+    def kwargs(self) -> dict[str, Any]:
+        return dict(self.params)
+
+
+DEFAULT_METHODS: tuple[MethodSpec, ...] = (
+    MethodSpec("gradcam", "layer2"),
+    MethodSpec("gradcam", "layer3"),
+    MethodSpec("gradcam", "layer4"),
+    MethodSpec("daaf_holistic"),
+    MethodSpec(
+        "captum", params=(("algorithm", "IntegratedGradients"),
+                          ("attribute_kwargs", {"n_steps": 16, "internal_batch_size": 64})),
+        label="integrated_gradients",
+    ),
+    MethodSpec(
+        "captum", params=(("algorithm", "Occlusion"),
+                          ("attribute_kwargs", {"sliding_window_shapes": (3, 32, 32),
+                                                "strides": (3, 16, 16)})),
+        label="occlusion",
+    ),
+)  # fmt: skip
+
+
+@dataclass
+class CounterfactualGame:
+    """Rows (one per original × factor × method), the summary and the sensitivity profile."""
+
+    rows: pd.DataFrame
+    summary: pd.DataFrame
+    sensitivity: pd.DataFrame
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def to_markdown(self) -> str:
+        s = self.settings
+        head = (
+            f"# Counterfactual game of {s.get('model')} ({s.get('metric')} similarity)\n\n"
+            f"{s.get('originals')} query images x, each with its closest true match g from "
+            f"another camera and one counterfactual x' per factor; Δ = s(x, g) − s(x', g). "
+            f"Scored: edits with |Δ| ≥ {s.get('threshold'):.4g}. energy = share of the map of Δ "
+            f"(sign(Δ)·map) inside the change mask, chance = its area share; pointing = the "
+            f"maximum in the mask.\n\n"
+        )
+        profile = (
+            "\n## Sensitivity profile (factors by median |Δ| over all pairs)\n\n"
+            + self.sensitivity.to_markdown(floatfmt=".4f")
+            + "\n"
+        )
+        return head + self.summary.to_markdown(index=False, floatfmt=".3f") + "\n" + profile
+
+    def save(self, out: str | Path) -> list[Path]:
+        """Write ``summary.csv``, ``summary.md``, ``pairs.csv`` and ``sensitivity.csv``."""
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        paths = [out / n for n in ("summary.csv", "summary.md", "pairs.csv", "sensitivity.csv")]
+        self.summary.to_csv(paths[0], index=False)
+        paths[1].write_text(self.to_markdown())
+        self.rows.to_csv(paths[2], index=False)
+        self.sensitivity.to_csv(paths[3])
+        return paths
+
+
+# -- similarity ----------------------------------------------------------------------------------
+def ranking_metric(model: nn.Module) -> str:
+    """The metric the model ranks with: its config's ``ranking_metric`` when it declares one,
+    else cosine for embedding models and Euclidean for the AAM interpreter (DESIGN.md)."""
+    config = getattr(model, "config", None)
+    declared = getattr(config, "ranking_metric", None)
+    if declared:
+        return str(declared)
+    return "euclidean" if getattr(model, "model_name", "") == "interpreter" else "cosine"
+
+
+def ranking_similarity(a: Tensor, b: Tensor, metric: str) -> Tensor:
+    """(B,) similarity of row-aligned embeddings: cos(a, b), or −‖a − b‖₂ for ``euclidean``."""
+    if metric == "cosine":
+        return F.cosine_similarity(a, b.expand_as(a), dim=1)
+    if metric == "euclidean":
+        return -(a - b).pow(2).sum(1).clamp_min(1e-12).sqrt()
+    raise ValueError(f"metric must be 'cosine' or 'euclidean', got {metric!r}")
+
+
+# -- data ----------------------------------------------------------------------------------------
+def load_counterfactuals(root: str | Path) -> pd.DataFrame:
+    """``root/counterfactuals.csv`` with absolute ``*_path`` columns added; a clear error if absent."""
+    from workbench.data.synth.counterfactual import COUNTERFACTUAL_CSV
+
+    root = Path(root)
+    path = root / COUNTERFACTUAL_CSV
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path}: no counterfactuals beside this dataset; render them with "
+            f"`workbench synth --out {root} --counterfactuals 24` (or, for a dataset already "
+            f"there, workbench.data.synth.counterfactual.add_counterfactuals({str(root)!r}, 24))"
+        )
+    table = pd.read_csv(path, dtype={"old": str, "new": str, "attribute": str})
+    for col in ("original", "counterfactual", "mask"):
+        table[f"{col}_path"] = [str(root / p) for p in table[col]]
+    return table
+
+
+def _load(paths: list[str], size: tuple[int, int]) -> Tensor:
+    """(B, 3, H, W) images normalised as the eval transform does, resized to ``size``."""
+    from workbench.data.dataset import read_image
+    from workbench.data.transforms import build_transforms
+
+    transform = build_transforms(*size, train=False)
+    out = []
+    for p in paths:
+        sample = transform({"image": read_image(p)})
+        out.append(sample["image"])
+    return torch.stack(out)
+
+
+def _load_masks(paths: list[str], size: tuple[int, int]) -> Tensor:
+    """(B, H, W) bool change masks at ``size`` (nearest-neighbour if resized)."""
+    import cv2
+
+    out = []
+    for p in paths:
+        m = cv2.imread(p, cv2.IMREAD_UNCHANGED)
+        if m is None:
+            raise FileNotFoundError(f"{p}: change mask missing or unreadable")
+        if m.shape != size:
+            m = cv2.resize(m, (size[1], size[0]), interpolation=cv2.INTER_NEAREST)
+        out.append(torch.from_numpy(m > 0))
+    return torch.stack(out)
+
+
+def _embed(model: nn.Module, images: Tensor, device: torch.device, batch: int = 64) -> Tensor:
+    with torch.no_grad():
+        return torch.cat(
+            [model(images[i : i + batch].to(device)) for i in range(0, len(images), batch)]
+        )
+
+
+def choose_references(
+    model: nn.Module,
+    split: Any,
+    originals: list[str],
+    input_size: tuple[int, int],
+    metric: str,
+    device: torch.device,
+) -> pd.DataFrame:
+    """For each original (a ``query/...`` path), its most similar true match from another
+    camera under the model's ranking similarity: columns ``original, reference, pid``."""
+    query, gallery = split.query, split.gallery
+    by_name = {Path(p).name: i for i, p in enumerate(query.path)}
+    rows = []
+    for original in originals:
+        name = Path(original).name
+        if name not in by_name:
+            raise ValueError(f"{original}: not an image of the split's query table")
+        q = query.iloc[by_name[name]]
+        cands = gallery[(gallery.pid == q.pid) & (gallery.camid != q.camid)]
+        if cands.empty:
+            raise ValueError(f"{original}: no true match from another camera in the gallery")
+        emb = _embed(model, _load([q.path, *cands.path], input_size), device)
+        sim = ranking_similarity(emb[1:], emb[:1], metric)
+        rows.append(
+            {"original": original, "reference": cands.path.iloc[int(sim.argmax())], "pid": q.pid}
+        )
+    return pd.DataFrame(rows)
+
+
+# -- maps ----------------------------------------------------------------------------------------
+def delta_maps(
+    model: nn.Module,
+    spec: MethodSpec,
+    images: Tensor,
+    reference: Tensor,
+    metric: str,
+    counterfactuals: Tensor | None = None,
+) -> Tensor:
+    """(B, H, W) maps of Δ on ``images`` (x) against ``reference`` embeddings (B, D) of g.
+
+    Gradient and pixel methods explain s(·, g) at x (the gradient of Δ in x); read-outs
+    without a target (DAAF's holistic map) give their map of x. ``counterfactuals`` (x') is
+    used by contrast methods only (an exact decomposition: map(x, g) − map(x', g)).
+    """
+    from workbench.explain import explain, get_explainer
+    from workbench.explain.targets import EmbeddingSimilarity
+
+    cls = get_explainer(spec.method)
+    target = EmbeddingSimilarity(reference, metric=metric) if cls.needs_target else None
+    exp = explain(spec.method, model, images, target, layer=spec.layer, **spec.kwargs)
+    maps = exp.resized(tuple(images.shape[-2:]))
+    if maps.dim() == 4:  # several maps per image: their mean
+        maps = maps.mean(1)
+    return maps
+
+
+def _signed(maps: Tensor, delta: Tensor, signed: bool) -> Tensor:
+    if not signed:
+        return maps
+    return maps * torch.sign(delta).to(maps.dtype)[:, None, None]
+
+
+def _is_signed(model: nn.Module, spec: MethodSpec) -> bool:
+    """Whether a method's maps carry a sign (DAAF's maps are |·| by construction)."""
+    return spec.method not in ("daaf_holistic", "daaf_partial")
+
+
+# -- the game ------------------------------------------------------------------------------------
+def counterfactual_game(
+    model: nn.Module,
+    root: str | Path,
+    methods: tuple[MethodSpec, ...] | list[MethodSpec] = DEFAULT_METHODS,
+    *,
+    split: Any = None,
+    input_size: tuple[int, int] | None = None,
+    originals: int | None = None,
+    factors: tuple[str, ...] | None = None,
+    threshold: float | None = None,
+    batch_size: int = 16,
+    device: str | torch.device = "auto",
+    progress: bool = True,
+) -> CounterfactualGame:
+    """Play the game (module doc) on the counterfactuals beside the dataset ``root``.
+
+    Args:
+        model: a workbench model (eval embedding, ``layer_info``).
+        root: a synthetic dataset with ``counterfactuals.csv`` (``workbench synth
+            --counterfactuals N``).
+        methods: what explains Δ (default: Grad-CAM at layer2/3/4, DAAF holistic, captum
+            Integrated Gradients and Occlusion); every method is run once per original image.
+        split: the dataset's split if already loaded (for the reference images g).
+        originals: use only the first N originals of the table (None: all).
+        factors: use only these factors (None: all in the table).
+        threshold: the |Δ| an edit needs to be scored (module doc for the default).
+    """
+    from tqdm.auto import tqdm
+
+    from workbench.data.readers import load_split
+    from workbench.device import resolve_device
+    from workbench.explain.metrics import area_share, energy_in_mask, pointing_game
+
+    table = load_counterfactuals(root)
+    if factors is not None:
+        unknown = sorted(set(factors) - set(table.factor))
+        if unknown:
+            raise ValueError(f"factors {unknown} are not in {root}/counterfactuals.csv")
+        table = table[table.factor.isin(factors)]
+    names = list(dict.fromkeys(table.original))
+    if originals is not None:
+        names = names[:originals]
+        table = table[table.original.isin(names)]
+    if not len(table):
+        raise ValueError(f"{root}/counterfactuals.csv: no pairs left to play")
+    dev = resolve_device(device)
+    model = model.to(dev).eval()
+    if input_size is None:
+        card = getattr(model, "card", None) or {}
+        input_size = tuple(card.get("input_size") or model.config.input_size)
+    size = (int(input_size[0]), int(input_size[1]))
+    metric = ranking_metric(model)
+    split = load_split(root) if split is None else split
+    refs = choose_references(model, split, names, size, metric, dev).set_index("original")
+    records: list[dict[str, Any]] = []
+    bar = tqdm(total=len(names), desc="counterfactual game", disable=not progress, leave=False)
+    for start in range(0, len(names), batch_size):
+        chunk = names[start : start + batch_size]
+        x = _load([str(Path(root) / n) for n in chunk], size).to(dev)
+        e_g = _embed(model, _load(list(refs.loc[chunk, "reference"]), size), dev)
+        with torch.no_grad():
+            s_x = ranking_similarity(model(x), e_g, metric)
+        maps = {
+            spec.name: delta_maps(model, spec, x, e_g, metric).detach().cpu() for spec in methods
+        }
+        rows = table[table.original.isin(chunk)]
+        at = torch.tensor([chunk.index(o) for o in rows.original])
+        x_cf = _load(list(rows.counterfactual_path), size).to(dev)
+        masks = _load_masks(list(rows.mask_path), size)
+        with torch.no_grad():
+            s_cf = ranking_similarity(_embed(model, x_cf, dev), e_g[at], metric).cpu()
+        delta = s_x.cpu()[at] - s_cf
+        chance = area_share(masks)
+        for spec in methods:
+            m = _signed(maps[spec.name][at], delta, _is_signed(model, spec))
+            energy = energy_in_mask(m, masks)
+            hit = pointing_game(m, masks)
+            for i, row in enumerate(rows.itertuples()):
+                records.append(
+                    {
+                        "original": row.original,
+                        "counterfactual": row.counterfactual,
+                        "reference": str(Path(refs.loc[row.original, "reference"]).name),
+                        "factor": row.factor,
+                        "old": row.old,
+                        "new": row.new,
+                        "method": spec.name,
+                        "s_original": float(s_x[at[i]]),
+                        "s_counterfactual": float(s_cf[i]),
+                        "delta": float(delta[i]),
+                        "energy": float(energy[i]),
+                        "chance": float(chance[i]),
+                        "pointing": bool(hit[i]),
+                    }
+                )
+        bar.update(len(chunk))
+    bar.close()
+    rows_df = pd.DataFrame.from_records(records)
+    if threshold is None:
+        threshold = _default_threshold(rows_df, metric)
+    rows_df["kept"] = rows_df.delta.abs() >= threshold
+    settings = {
+        "model": getattr(model, "model_name", type(model).__name__),
+        "metric": metric,
+        "threshold": float(threshold),
+        "originals": len(names),
+        "pairs": int(len(table)),
+        "methods": [s.name for s in methods],
+        "input_size": list(size),
+    }
+    return CounterfactualGame(rows_df, summarize(rows_df), sensitivity_profile(rows_df), settings)
+
+
+def _default_threshold(rows: pd.DataFrame, metric: str) -> float:
+    if metric == "cosine":
+        return DEFAULT_THRESHOLD
+    return DEFAULT_THRESHOLD * float(np.median(-rows.s_original))  # 1 % of the median distance
+
+
+def summarize(rows: pd.DataFrame) -> pd.DataFrame:
+    """One row per method × factor: pairs, kept, |Δ|, energy vs chance, pointing."""
+    out = []
+    for (method, factor), group in rows.groupby(["method", "factor"], sort=False):
+        kept = group[group.kept]
+        energy, chance = kept.energy.mean(), kept.chance.mean()
+        out.append(
+            {
+                "method": method,
+                "factor": factor,
+                "pairs": len(group),
+                "kept": len(kept),
+                "median_abs_delta": group.delta.abs().median(),
+                "mean_delta": group.delta.mean(),
+                "energy": energy,
+                "chance": chance,
+                "energy_over_chance": energy / chance if chance > 0 else np.nan,
+                "pointing": kept.pointing.mean() if len(kept) else np.nan,
+            }
+        )
+    return pd.DataFrame(out)
+
+
+def sensitivity_profile(rows: pd.DataFrame) -> pd.DataFrame:
+    """Factors ranked by the median |Δ| over all their pairs (the model's, not a method's)."""
+    pairs = rows.drop_duplicates(["original", "factor"])
+    table = pairs.groupby("factor").agg(
+        median_abs_delta=("delta", lambda d: d.abs().median()),
+        mean_delta=("delta", "mean"),
+        share_lowered=("delta", lambda d: (d > 0).mean()),
+        pairs=("delta", "size"),
+    )
+    table = table.sort_values("median_abs_delta", ascending=False)
+    table["rank"] = np.arange(1, len(table) + 1)
+    return table
