@@ -179,6 +179,8 @@ def _explain(args: argparse.Namespace) -> int:
     params = args.params or {}
     model = load_pretrained(args.weights)
     split = load_split(args.data)
+    if args.counterfactual:
+        return _counterfactual_game(args, model, split, params)
     report = faithfulness_report(
         model,
         split,
@@ -193,6 +195,26 @@ def _explain(args: argparse.Namespace) -> int:
     )
     paths = report.save(args.report)
     print(report.to_markdown())
+    print("written: " + ", ".join(str(p) for p in paths))
+    return 0
+
+
+def _counterfactual_game(args: argparse.Namespace, model: Any, split: Any, params: dict) -> int:
+    from workbench.evaluate.counterfactual import MethodSpec, counterfactual_game
+
+    spec = MethodSpec(args.method, args.layer, tuple(params.items()))
+    game = counterfactual_game(
+        model,
+        args.data,
+        (spec,),
+        split=split,
+        originals=args.pairs,
+        threshold=args.threshold,
+        device=args.device,
+        progress=not args.quiet,
+    )
+    paths = game.save(args.report)
+    print(game.to_markdown())
     print("written: " + ", ".join(str(p) for p in paths))
     return 0
 
@@ -466,6 +488,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--pairs", type=positive_int, default=200, help="queries sampled (with their true match)"
     )
     p.add_argument("--steps", type=positive_int, default=10, help="deletion/insertion steps")
+    p.add_argument(
+        "--counterfactual",
+        action="store_true",
+        help="play the counterfactual game on DATA/counterfactuals.csv (--pairs: originals)",
+    )
+    p.add_argument(
+        "--threshold", type=float, default=None, help="--counterfactual: the |Δ| an edit needs"
+    )
     p.add_argument("--seed", type=int, default=0, help="which queries are sampled")
     p.add_argument("--device", default="auto", help="auto | cpu | cuda")
     p.add_argument(

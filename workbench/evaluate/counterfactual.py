@@ -49,6 +49,7 @@ __all__ = [
     "MethodSpec",
     "counterfactual_game",
     "delta_maps",
+    "interpreter_changes",
     "load_counterfactuals",
     "ranking_metric",
     "ranking_similarity",
@@ -358,7 +359,7 @@ def counterfactual_game(
                     {
                         "original": row.original,
                         "counterfactual": row.counterfactual,
-                        "reference": str(Path(refs.loc[row.original, "reference"]).name),
+                        "reference": _relative(refs.loc[row.original, "reference"]),
                         "factor": row.factor,
                         "old": row.old,
                         "new": row.new,
@@ -387,6 +388,59 @@ def counterfactual_game(
         "input_size": list(size),
     }
     return CounterfactualGame(rows_df, summarize(rows_df), sensitivity_profile(rows_df), settings)
+
+
+def _relative(path: str) -> str:
+    """``folder/name`` of a split image (how ``counterfactuals.csv`` names files)."""
+    p = Path(path)
+    return f"{p.parent.name}/{p.name}"
+
+
+def interpreter_changes(interpreter: nn.Module, root: str | Path, rows: pd.DataFrame,
+                        device: str | torch.device = "auto") -> pd.DataFrame:  # fmt: skip
+    """The AAM interpreter's view of the same pairs: for each (x, x', g) of ``rows`` (a game's
+    rows), the change of its distilled distance carried by the factor's attributes,
+    ``Σ_{k ∈ A_f} (d^k(x', g) − d^k(x, g)) / M`` (``d̂ = mean_k d^k``, so the changes of all M
+    attributes add up to d̂(x', g) − d̂(x, g)), and that total. Factors the schema does not
+    annotate (shoes, background) get NaN for the attribute part.
+
+    Returns one row per (original, factor): ``attribute_change``, ``distance_change``.
+    """
+    from workbench.data.synth.counterfactual import FACTOR_ATTRIBUTES
+    from workbench.device import resolve_device
+
+    dev = resolve_device(device)
+    interpreter = interpreter.to(dev).eval()
+    card = getattr(interpreter, "card", None) or {}
+    size = tuple(card.get("input_size") or interpreter.config.input_size)
+    names = list(interpreter.attribute_names)
+    pairs = rows.drop_duplicates(["original", "factor"]).reset_index(drop=True)
+    root = Path(root)
+
+    def components(paths: list[str]) -> Tensor:
+        with torch.no_grad():
+            return interpreter.interpret(_load(paths, size).to(dev)).components
+
+    out = []
+    for start in range(0, len(pairs), 32):
+        part = pairs.iloc[start : start + 32]
+        cx = components([str(root / p) for p in part.original])
+        ccf = components([str(root / p) for p in part.counterfactual])
+        cg = components([str(root / p) for p in part.reference])
+        d_x = (cx - cg).pow(2).sum(-1).clamp_min(1e-12).sqrt()  # (B, M)
+        d_cf = (ccf - cg).pow(2).sum(-1).clamp_min(1e-12).sqrt()
+        change = (d_cf - d_x).cpu() / len(names)  # (B, M): adds up to the change of d̂
+        for i, row in enumerate(part.itertuples()):
+            cols = [names.index(a) for a in FACTOR_ATTRIBUTES.get(row.factor, ()) if a in names]
+            out.append(
+                {
+                    "original": row.original,
+                    "factor": row.factor,
+                    "attribute_change": float(change[i, cols].sum()) if cols else np.nan,
+                    "distance_change": float(change[i].sum()),
+                }
+            )
+    return pd.DataFrame(out)
 
 
 def _default_threshold(rows: pd.DataFrame, metric: str) -> float:

@@ -1,0 +1,175 @@
+"""The counterfactual game on a hand-built model that sees one image region only.
+
+Truth computed by hand: a model whose embedding reads only the pixels of a window R gives
+Δ = 0 exactly for an edit outside R (JPEG keeps pixels bit-identical two blocks away from an
+edit, ``tests/data/test_counterfactual.py``), and every map of Δ lies inside R, so an edit that
+covers R scores energy 1 and a pointing hit, for every method.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch import Tensor, nn
+
+from workbench.evaluate.counterfactual import (
+    DEFAULT_METHODS,
+    MethodSpec,
+    counterfactual_game,
+    load_counterfactuals,
+    ranking_similarity,
+)
+from workbench.models import LayerInfo
+
+H, W = 64, 32
+WINDOW = (slice(16, 32), slice(0, 16))  # R: rows 16..31, columns 0..15 (16-px JPEG blocks)
+OUTSIDE = (slice(48, 64), slice(16, 32))  # two blocks below and right of R
+
+
+class WindowModel(nn.Module):
+    """``A = conv1x1(x) · 1_R`` (C = 3, full resolution), embedding ``W · mean_R(A)``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.body = nn.Conv2d(3, 3, 1, bias=False)
+        self.body.weight.data = torch.eye(3).view(3, 3, 1, 1)
+        self.head = nn.Linear(3, 4, bias=False)
+        window = torch.zeros(1, 1, H, W)
+        window[(0, 0, *WINDOW)] = 1.0
+        self.register_buffer("window", window)
+        self.layer_info = [LayerInfo("features", 3, 1, "crop", "stage")]
+        self.crop = nn.Identity()
+        self.model_name = "window"
+
+    def forward(self, x: Tensor) -> Tensor:
+        pooled = self.crop(self.body(x) * self.window).sum((2, 3)) / self.window.sum()
+        return self.head(pooled)
+
+
+def _write(path: Path, image: np.ndarray) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    assert cv2.imwrite(str(path), image, [cv2.IMWRITE_JPEG_QUALITY, 90])
+
+
+@pytest.fixture(scope="module")
+def window_data(tmp_path_factory) -> Path:
+    """A Market-style folder: 3 query people (camera 1), their matches (camera 2), and for
+    each query an edit that covers R and one outside it."""
+    root = tmp_path_factory.mktemp("window")
+    rng = np.random.default_rng(0)
+    rows = []
+    (root / "bounding_box_train").mkdir()
+    _write(
+        root / "bounding_box_train/0009_c1s1_000001_01.jpg",
+        rng.integers(0, 256, (H, W, 3), np.uint8),
+    )
+    for pid in (1, 2, 3):
+        base = rng.integers(0, 256, (H, W, 3), np.uint8)
+        name = f"{pid:04d}_c1s1_00000{pid}_01.jpg"
+        _write(root / "query" / name, base)
+        match = np.clip(base.astype(int) + rng.integers(-40, 40, base.shape), 0, 255)
+        _write(root / f"bounding_box_test/{pid:04d}_c2s1_00001{pid}_01.jpg", match.astype(np.uint8))
+        for factor, region in (("inside", WINDOW), ("outside", OUTSIDE)):
+            edited = base.copy()
+            edited[region] = (0, 0, 255)  # BGR red, far from the noise's mean grey
+            mask = np.zeros((H, W), np.uint8)
+            mask[region] = 255
+            image = f"counterfactuals/{factor}/{name}"
+            mask_path = f"counterfactuals/masks/{factor}/{name[:-4]}.png"
+            _write(root / image, edited)
+            (root / mask_path).parent.mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(root / mask_path), mask)
+            rows.append({"original": f"query/{name}", "counterfactual": image, "factor": factor,
+                         "mask": mask_path, "attribute": "", "old": "a", "new": "b", "pid": pid,
+                         "camid": 1, "area": 0.125, "attributes": ""})  # fmt: skip
+    pd.DataFrame(rows).to_csv(root / "counterfactuals.csv", index=False)
+    return root
+
+
+METHODS = (
+    *[m for m in DEFAULT_METHODS if m.method != "gradcam"],
+    MethodSpec("gradcam", "features"),
+    MethodSpec(
+        "captum",
+        params=(("algorithm", "Occlusion"),
+                ("attribute_kwargs", {"sliding_window_shapes": (3, 16, 16), "strides": (3, 16, 16)})),
+        label="occlusion16",
+    ),
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def game(window_data):
+    return counterfactual_game(
+        WindowModel(), window_data, METHODS, input_size=(H, W), device="cpu", progress=False
+    )
+
+
+def test_edits_outside_the_window_leave_the_similarity_unchanged(game):
+    rows = game.rows
+    outside, inside = rows[rows.factor == "outside"], rows[rows.factor == "inside"]
+    assert (outside.delta == 0).all()
+    assert not outside.kept.any()  # an edit the model ignores is not scored
+    assert (inside.delta.abs() > game.settings["threshold"]).all()
+
+
+def test_every_map_of_an_edit_inside_the_window_lies_on_the_edit(game):
+    kept = game.rows[game.rows.kept]
+    # Occlusion with 32-px windows overlaps R from outside; every other method is exact
+    exact = kept[kept.method != "occlusion"]
+    assert set(exact.method) == {m.name for m in METHODS} - {"occlusion"}
+    np.testing.assert_allclose(exact.energy, 1.0, atol=1e-6)
+    assert exact.pointing.all()
+    np.testing.assert_allclose(exact.chance, 16 * 16 / (H * W))
+    coarse = kept[kept.method == "occlusion"]
+    assert (coarse.energy < 1).all() and (coarse.energy > coarse.chance).all()
+
+
+def test_delta_is_the_similarity_drop_of_the_model(game, window_data):
+    """Δ recomputed independently from the JPEG files with the model and cosine."""
+    from workbench.data.dataset import read_image
+
+    model = WindowModel().eval()
+    mean, std = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
+
+    def embed(rel: str) -> Tensor:
+        x = (read_image(window_data / rel) / 255.0 - mean) / std
+        return model(torch.tensor(x, dtype=torch.float32).permute(2, 0, 1)[None])
+
+    row = game.rows[(game.rows.factor == "inside")].iloc[0]
+    g = embed(row.reference)
+    with torch.no_grad():
+        want = torch.cosine_similarity(embed(row.original), g) - torch.cosine_similarity(
+            embed(row.counterfactual), g
+        )
+    assert row.delta == pytest.approx(float(want), abs=1e-5)
+
+
+def test_summary_and_sensitivity(game, tmp_path):
+    s = game.summary
+    assert set(s.factor) == {"inside", "outside"}
+    assert (s[s.factor == "outside"].kept == 0).all() and (s[s.factor == "inside"].kept == 3).all()
+    assert list(game.sensitivity.index) == ["inside", "outside"]  # ranked by median |Δ|
+    assert game.sensitivity.loc["outside", "median_abs_delta"] == 0
+    paths = game.save(tmp_path / "report")
+    assert [p.name for p in paths] == ["summary.csv", "summary.md", "pairs.csv", "sensitivity.csv"]
+    assert "Sensitivity profile" in paths[1].read_text()
+
+
+def test_missing_counterfactuals_name_the_command(tmp_path):
+    with pytest.raises(FileNotFoundError, match="--counterfactuals"):
+        load_counterfactuals(tmp_path)
+
+
+def test_ranking_similarity_metrics():
+    a, b = torch.tensor([[3.0, 4.0]]), torch.tensor([[3.0, 0.0]])
+    assert float(ranking_similarity(a, b, "cosine")) == pytest.approx(0.6)
+    assert float(ranking_similarity(a, b, "euclidean")) == pytest.approx(-4.0)
+    with pytest.raises(ValueError, match="metric"):
+        ranking_similarity(a, b, "manhattan")
