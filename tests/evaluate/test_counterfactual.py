@@ -22,7 +22,6 @@ from workbench.evaluate.counterfactual import (
     MethodSpec,
     counterfactual_game,
     load_counterfactuals,
-    ranking_similarity,
 )
 from workbench.models import LayerInfo
 
@@ -123,7 +122,9 @@ def test_every_map_of_an_edit_inside_the_window_lies_on_the_edit(game):
     kept = game.rows[game.rows.kept]
     # Occlusion with 32-px windows overlaps R from outside; every other method is exact
     exact = kept[kept.method != "occlusion"]
-    assert set(exact.method) == {m.name for m in METHODS} - {"occlusion"}
+    # the window model declares no pooling: the decomposition does not apply and is skipped
+    assert game.settings["skipped"] == ["decomposition"]
+    assert set(exact.method) == {m.name for m in METHODS} - {"occlusion", "decomposition"}
     np.testing.assert_allclose(exact.energy, 1.0, atol=1e-6)
     assert exact.pointing.all()
     np.testing.assert_allclose(exact.chance, 16 * 16 / (H * W))
@@ -167,9 +168,36 @@ def test_missing_counterfactuals_name_the_command(tmp_path):
         load_counterfactuals(tmp_path)
 
 
-def test_ranking_similarity_metrics():
-    a, b = torch.tensor([[3.0, 4.0]]), torch.tensor([[3.0, 0.0]])
-    assert float(ranking_similarity(a, b, "cosine")) == pytest.approx(0.6)
-    assert float(ranking_similarity(a, b, "euclidean")) == pytest.approx(-4.0)
-    with pytest.raises(ValueError, match="metric"):
-        ranking_similarity(a, b, "manhattan")
+def test_the_decomposition_contrast_adds_up_to_delta():
+    """Its map of Δ is query_map(x, g) − query_map(x', g), which sums to Δ exactly (cosine)."""
+    import sys
+
+    import torch.nn.functional as F
+
+    sys.path.insert(0, str(Path(__file__).parents[1] / "explain"))
+    from explain_helpers import tiny_bot
+
+    from workbench.evaluate.counterfactual import delta_maps
+    from workbench.evaluate.distance import pair_similarity
+    from workbench.explain import explain
+    from workbench.explain.targets import EmbeddingSimilarity
+
+    model = tiny_bot()
+    torch.manual_seed(1)
+    x, x_cf, g = torch.randn(3, 3, 3, 64, 32).unbind(0)
+    with torch.no_grad():
+        e_g = model(g)
+        delta = pair_similarity(model(x), e_g, "cosine") - pair_similarity(
+            model(x_cf), e_g, "cosine"
+        )
+    target = EmbeddingSimilarity(e_g, "cosine")
+    layer = (
+        explain("decomposition", model, x, target).maps
+        - explain("decomposition", model, x_cf, target).maps
+    )  # (3, h, w) on the pooled layer's grid
+    torch.testing.assert_close(layer.sum((1, 2)), delta, atol=1e-5, rtol=1e-4)
+    maps = delta_maps(model, MethodSpec("decomposition"), x, e_g, "cosine", x_cf)
+    up = F.interpolate(layer[:, None], size=(64, 32), mode="bilinear", align_corners=False)[:, 0]
+    torch.testing.assert_close(maps, up)
+    with pytest.raises(ValueError, match="contrast"):
+        delta_maps(model, MethodSpec("decomposition"), x, e_g, "cosine")

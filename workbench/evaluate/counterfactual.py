@@ -9,8 +9,10 @@ changed; the change mask M is known to the pixel):
 
 An explanation *of Δ* is a map on x. For pixel and gradient methods (Grad-CAM, captum, DAAF's
 holistic map) it is the method's map of s(·, g) at x: the gradient of Δ with respect to x, since
-x' is a constant of Δ. Methods with an exact decomposition of s (issue 22) give the contrast
-map(x, g) − map(x', g). A map is signed: its positive part argues for the similarity, so for an
+x' is a constant of Δ. The exact decomposition (``workbench.explain.decomposition``, on models
+that declare their pooling) gives the contrast query_map(x, g) − query_map(x', g), which adds up
+to Δ exactly (for cosine; for the Euclidean metric it decomposes the squared distance, so it
+adds up to the change of −‖·‖²). A map is signed: its positive part argues for the similarity, so for an
 edit that lowered it (Δ > 0) the mass should sit on M with a positive sign and for one that
 raised it (Δ < 0) with a negative sign; we score ``sign(Δ) · map``. Non-negative maps (DAAF) are
 scored as they are.
@@ -39,8 +41,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
+
+from workbench.evaluate.distance import pair_similarity, ranking_metric
 
 __all__ = [
     "DEFAULT_METHODS",
@@ -51,11 +54,11 @@ __all__ = [
     "delta_maps",
     "interpreter_changes",
     "load_counterfactuals",
-    "ranking_metric",
-    "ranking_similarity",
 ]
 
 DEFAULT_THRESHOLD = 0.01
+# methods whose map of Δ is a contrast map(x, g) − map(x', g) (exact: it adds up to Δ)
+CONTRAST_METHODS = ("decomposition",)
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,7 @@ DEFAULT_METHODS: tuple[MethodSpec, ...] = (
     MethodSpec("gradcam", "layer2"),
     MethodSpec("gradcam", "layer3"),
     MethodSpec("gradcam", "layer4"),
+    MethodSpec("decomposition"),
     MethodSpec("daaf_holistic"),
     MethodSpec(
         "captum", params=(("algorithm", "IntegratedGradients"),
@@ -133,26 +137,6 @@ class CounterfactualGame:
         self.rows.to_csv(paths[2], index=False)
         self.sensitivity.to_csv(paths[3])
         return paths
-
-
-# -- similarity ----------------------------------------------------------------------------------
-def ranking_metric(model: nn.Module) -> str:
-    """The metric the model ranks with: its config's ``ranking_metric`` when it declares one,
-    else cosine for embedding models and Euclidean for the AAM interpreter (DESIGN.md)."""
-    config = getattr(model, "config", None)
-    declared = getattr(config, "ranking_metric", None)
-    if declared:
-        return str(declared)
-    return "euclidean" if getattr(model, "model_name", "") == "interpreter" else "cosine"
-
-
-def ranking_similarity(a: Tensor, b: Tensor, metric: str) -> Tensor:
-    """(B,) similarity of row-aligned embeddings: cos(a, b), or −‖a − b‖₂ for ``euclidean``."""
-    if metric == "cosine":
-        return F.cosine_similarity(a, b.expand_as(a), dim=1)
-    if metric == "euclidean":
-        return -(a - b).pow(2).sum(1).clamp_min(1e-12).sqrt()
-    raise ValueError(f"metric must be 'cosine' or 'euclidean', got {metric!r}")
 
 
 # -- data ----------------------------------------------------------------------------------------
@@ -231,7 +215,7 @@ def choose_references(
         if cands.empty:
             raise ValueError(f"{original}: no true match from another camera in the gallery")
         emb = _embed(model, _load([q.path, *cands.path], input_size), device)
-        sim = ranking_similarity(emb[1:], emb[:1], metric)
+        sim = pair_similarity(emb[1:], emb[:1], metric)
         rows.append(
             {"original": original, "reference": cands.path.iloc[int(sim.argmax())], "pid": q.pid}
         )
@@ -250,19 +234,26 @@ def delta_maps(
     """(B, H, W) maps of Δ on ``images`` (x) against ``reference`` embeddings (B, D) of g.
 
     Gradient and pixel methods explain s(·, g) at x (the gradient of Δ in x); read-outs
-    without a target (DAAF's holistic map) give their map of x. ``counterfactuals`` (x') is
-    used by contrast methods only (an exact decomposition: map(x, g) − map(x', g)).
+    without a target (DAAF's holistic map) give their map of x. Contrast methods
+    (``CONTRAST_METHODS``: the exact decomposition) need ``counterfactuals`` (x', row-aligned)
+    and give query_map(x, g) − query_map(x', g) on x's grid, which adds up to Δ exactly.
     """
     from workbench.explain import explain, get_explainer
     from workbench.explain.targets import EmbeddingSimilarity
 
     cls = get_explainer(spec.method)
     target = EmbeddingSimilarity(reference, metric=metric) if cls.needs_target else None
-    exp = explain(spec.method, model, images, target, layer=spec.layer, **spec.kwargs)
-    maps = exp.resized(tuple(images.shape[-2:]))
-    if maps.dim() == 4:  # several maps per image: their mean
-        maps = maps.mean(1)
-    return maps
+
+    def one(x: Tensor) -> Tensor:
+        exp = explain(spec.method, model, x, target, layer=spec.layer, **spec.kwargs)
+        maps = exp.resized(tuple(x.shape[-2:]))
+        return maps.mean(1) if maps.dim() == 4 else maps  # several maps per image: their mean
+
+    if spec.method not in CONTRAST_METHODS:
+        return one(images)
+    if counterfactuals is None or counterfactuals.shape != images.shape:
+        raise ValueError(f"{spec.name} explains Δ as a contrast: pass x' row-aligned with x")
+    return one(images) - one(counterfactuals)
 
 
 def _signed(maps: Tensor, delta: Tensor, signed: bool) -> Tensor:
@@ -297,8 +288,10 @@ def counterfactual_game(
         model: a workbench model (eval embedding, ``layer_info``).
         root: a synthetic dataset with ``counterfactuals.csv`` (``workbench synth
             --counterfactuals N``).
-        methods: what explains Δ (default: Grad-CAM at layer2/3/4, DAAF holistic, captum
-            Integrated Gradients and Occlusion); every method is run once per original image.
+        methods: what explains Δ (default ``DEFAULT_METHODS``: Grad-CAM at layer2/3/4, the
+            exact decomposition, DAAF holistic, captum Integrated Gradients and Occlusion);
+            methods that do not apply to the model are skipped (``settings["skipped"]``).
+            Each is run once per original image (the contrast methods once per pair).
         split: the dataset's split if already loaded (for the reference images g).
         originals: use only the first N originals of the table (None: all).
         factors: use only these factors (None: all in the table).
@@ -308,6 +301,7 @@ def counterfactual_game(
 
     from workbench.data.readers import load_split
     from workbench.device import resolve_device
+    from workbench.explain import get_explainer
     from workbench.explain.metrics import area_share, energy_in_mask, pointing_game
 
     table = load_counterfactuals(root)
@@ -329,6 +323,14 @@ def counterfactual_game(
         input_size = tuple(card.get("input_size") or model.config.input_size)
     size = (int(input_size[0]), int(input_size[1]))
     metric = ranking_metric(model)
+    usable = [m for m in methods if get_explainer(m.method).supports(model)]
+    skipped = [m.name for m in methods if m not in usable]
+    if not usable:
+        raise ValueError(
+            f"none of the methods {[m.name for m in methods]} applies to "
+            f"{type(model).__name__}; see workbench.explain.list_explainers(model)"
+        )
+    methods = usable
     split = load_split(root) if split is None else split
     refs = choose_references(model, split, names, size, metric, dev).set_index("original")
     records: list[dict[str, Any]] = []
@@ -338,20 +340,27 @@ def counterfactual_game(
         x = _load([str(Path(root) / n) for n in chunk], size).to(dev)
         e_g = _embed(model, _load(list(refs.loc[chunk, "reference"]), size), dev)
         with torch.no_grad():
-            s_x = ranking_similarity(model(x), e_g, metric)
+            s_x = pair_similarity(model(x), e_g, metric)
         maps = {
-            spec.name: delta_maps(model, spec, x, e_g, metric).detach().cpu() for spec in methods
+            spec.name: delta_maps(model, spec, x, e_g, metric).detach().cpu()
+            for spec in methods
+            if spec.method not in CONTRAST_METHODS
         }
         rows = table[table.original.isin(chunk)]
         at = torch.tensor([chunk.index(o) for o in rows.original])
         x_cf = _load(list(rows.counterfactual_path), size).to(dev)
+        for spec in methods:
+            if spec.method in CONTRAST_METHODS:  # one map per pair, indexed like x_cf
+                contrast = delta_maps(model, spec, x[at.to(dev)], e_g[at.to(dev)], metric, x_cf)
+                maps[spec.name] = contrast.detach().cpu()
         masks = _load_masks(list(rows.mask_path), size)
         with torch.no_grad():
-            s_cf = ranking_similarity(_embed(model, x_cf, dev), e_g[at], metric).cpu()
+            s_cf = pair_similarity(_embed(model, x_cf, dev), e_g[at], metric).cpu()
         delta = s_x.cpu()[at] - s_cf
         chance = area_share(masks)
         for spec in methods:
-            m = _signed(maps[spec.name][at], delta, _is_signed(model, spec))
+            per_pair = maps[spec.name] if spec.method in CONTRAST_METHODS else maps[spec.name][at]
+            m = _signed(per_pair, delta, _is_signed(model, spec))
             energy = energy_in_mask(m, masks)
             hit = pointing_game(m, masks)
             for i, row in enumerate(rows.itertuples()):
@@ -383,8 +392,9 @@ def counterfactual_game(
         "metric": metric,
         "threshold": float(threshold),
         "originals": len(names),
-        "pairs": int(len(table)),
+        "pairs": len(table),
         "methods": [s.name for s in methods],
+        "skipped": skipped,
         "input_size": list(size),
     }
     return CounterfactualGame(rows_df, summarize(rows_df), sensitivity_profile(rows_df), settings)
