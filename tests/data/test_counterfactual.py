@@ -23,6 +23,8 @@ from workbench.data.synth.counterfactual import (
     FACTORS,
     add_counterfactuals,
     choose_originals,
+    counterfactuals_of,
+    jpeg_round_trip,
     render_counterfactual,
 )
 from workbench.data.synth.identity import ATTRIBUTE_NAMES
@@ -216,3 +218,21 @@ def test_dataclass_replace_leaves_the_original_identity_alone():
     before = dataclasses.asdict(ident)
     render_counterfactual(Studio(2, 128, 64), spec, ident, "upper_colour")
     assert dataclasses.asdict(ident) == before
+
+
+def test_in_memory_counterfactuals_are_the_written_files(cf_root):
+    """``counterfactuals_of`` (the figure's source) renders what ``synth`` wrote, pixel for
+    pixel after the JPEG round trip."""
+    table = pd.read_csv(cf_root / "counterfactuals.csv")
+    for index in (0, 2):
+        original, cfs = counterfactuals_of(cf_root, index)
+        rows = table[table.original == original]
+        assert list(rows.factor) == [cf.factor for cf in cfs]
+        for cf, row in zip(cfs, rows.itertuples(), strict=True):
+            on_disk = cv2.imread(str(cf_root / row.counterfactual))
+            np.testing.assert_array_equal(jpeg_round_trip(cf.counterfactual, cf.jpeg), on_disk)
+            mask = cv2.imread(str(cf_root / row.mask), cv2.IMREAD_UNCHANGED) > 0
+            np.testing.assert_array_equal(cf.mask, mask)
+        np.testing.assert_array_equal(
+            jpeg_round_trip(cfs[0].original, cfs[0].jpeg), cv2.imread(str(cf_root / original))
+        )

@@ -201,3 +201,26 @@ def test_the_decomposition_contrast_adds_up_to_delta():
     torch.testing.assert_close(maps, up)
     with pytest.raises(ValueError, match="contrast"):
         delta_maps(model, MethodSpec("decomposition"), x, e_g, "cosine")
+
+
+def test_cli_explain_counterfactual_writes_the_report(tmp_path, capsys):
+    from workbench.cli import main
+    from workbench.data.synth import generate
+    from workbench.data.synth.counterfactual import FACTORS
+
+    root = tmp_path / "data"
+    generate(root, ids=8, seed=2, height=128, width=64, workers=1, progress=False,
+             counterfactuals=2)  # fmt: skip
+    out = tmp_path / "report"
+    argv = ["explain", "--weights", "bot_r18w16_synth", "--data", str(root), "--method",
+            "gradcam", "--layer", "layer3", "--counterfactual", "--report", str(out), "--quiet",
+            "--device", "cpu"]  # fmt: skip
+    assert main(argv) == 0
+    summary = pd.read_csv(out / "summary.csv")
+    assert list(summary.factor) == list(FACTORS) and set(summary.method) == {"gradcam@layer3"}
+    assert (summary.pairs == 2).all()
+    pairs = pd.read_csv(out / "pairs.csv")
+    assert len(pairs) == 2 * len(FACTORS) and (root / pairs.reference.iloc[0]).is_file()
+    assert "Sensitivity profile" in capsys.readouterr().out
+    assert main(["explain", "--weights", "bot_r18w16_synth", "--data", str(tmp_path / "none"),
+                 "--counterfactual", "--report", str(out)]) == 1  # fmt: skip

@@ -52,8 +52,10 @@ __all__ = [
     "MethodSpec",
     "counterfactual_game",
     "delta_maps",
+    "explain_deltas",
     "interpreter_changes",
     "load_counterfactuals",
+    "orient_maps",
 ]
 
 DEFAULT_THRESHOLD = 0.01
@@ -158,26 +160,27 @@ def load_counterfactuals(root: str | Path) -> pd.DataFrame:
     return table
 
 
-def _load(paths: list[str], size: tuple[int, int]) -> Tensor:
-    """(B, 3, H, W) images normalised as the eval transform does, resized to ``size``."""
+def _load(items: list[str] | list[np.ndarray], size: tuple[int, int]) -> Tensor:
+    """(B, 3, H, W) images (paths, or (H, W, 3) RGB uint8 arrays) normalised as the eval
+    transform does, resized to ``size``."""
     from workbench.data.dataset import read_image
     from workbench.data.transforms import build_transforms
 
     transform = build_transforms(*size, train=False)
     out = []
-    for p in paths:
-        sample = transform({"image": read_image(p)})
-        out.append(sample["image"])
+    for item in items:
+        image = item if isinstance(item, np.ndarray) else read_image(item)
+        out.append(transform({"image": image})["image"])
     return torch.stack(out)
 
 
-def _load_masks(paths: list[str], size: tuple[int, int]) -> Tensor:
-    """(B, H, W) bool change masks at ``size`` (nearest-neighbour if resized)."""
+def _load_masks(items: list[str] | list[np.ndarray], size: tuple[int, int]) -> Tensor:
+    """(B, H, W) bool change masks (PNG paths or arrays) at ``size`` (nearest if resized)."""
     import cv2
 
     out = []
-    for p in paths:
-        m = cv2.imread(p, cv2.IMREAD_UNCHANGED)
+    for p in items:
+        m = p.astype(np.uint8) if isinstance(p, np.ndarray) else cv2.imread(p, cv2.IMREAD_UNCHANGED)
         if m is None:
             raise FileNotFoundError(f"{p}: change mask missing or unreadable")
         if m.shape != size:
@@ -256,15 +259,46 @@ def delta_maps(
     return one(images) - one(counterfactuals)
 
 
-def _signed(maps: Tensor, delta: Tensor, signed: bool) -> Tensor:
-    if not signed:
+def orient_maps(spec: MethodSpec, maps: Tensor, delta: Tensor) -> Tensor:
+    """``sign(Δ) · maps`` (P, H, W) for signed methods, ``maps`` for non-negative ones (DAAF's
+    maps are |·| by construction): the part that argues for the change Δ is positive."""
+    if spec.method in ("daaf_holistic", "daaf_partial"):
         return maps
     return maps * torch.sign(delta).to(maps.dtype)[:, None, None]
 
 
-def _is_signed(model: nn.Module, spec: MethodSpec) -> bool:
-    """Whether a method's maps carry a sign (DAAF's maps are |·| by construction)."""
-    return spec.method not in ("daaf_holistic", "daaf_partial")
+def explain_deltas(
+    model: nn.Module,
+    methods: list[MethodSpec] | tuple[MethodSpec, ...],
+    x: Tensor,
+    x_cf: Tensor,
+    e_g: Tensor,
+    at: Tensor,
+    metric: str,
+) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+    """Similarities and maps of Δ for P pairs built from B originals.
+
+    Args:
+        x: (B, 3, H, W) originals; ``e_g`` (B, D) their references' embeddings.
+        x_cf: (P, 3, H, W) counterfactuals; ``at`` (P,) the row of x each one edits.
+
+    Returns:
+        ``s_x`` (B,) = s(x, g), ``s_cf`` (P,) = s(x', g), and per method name the (P, H, W)
+        maps of Δ (on the CPU; signs as computed, see :func:`delta_maps`). Every method but
+        the contrast ones runs once per original.
+    """
+    dev = x.device
+    idx = at.to(dev)
+    with torch.no_grad():
+        s_x = pair_similarity(model(x), e_g, metric).cpu()
+        s_cf = pair_similarity(_embed(model, x_cf, dev), e_g[idx], metric).cpu()
+    maps = {}
+    for spec in methods:
+        if spec.method in CONTRAST_METHODS:  # one map per pair
+            maps[spec.name] = delta_maps(model, spec, x[idx], e_g[idx], metric, x_cf).cpu()
+        else:
+            maps[spec.name] = delta_maps(model, spec, x, e_g, metric).cpu()[at]
+    return s_x, s_cf, maps
 
 
 # -- the game ------------------------------------------------------------------------------------
@@ -339,28 +373,15 @@ def counterfactual_game(
         chunk = names[start : start + batch_size]
         x = _load([str(Path(root) / n) for n in chunk], size).to(dev)
         e_g = _embed(model, _load(list(refs.loc[chunk, "reference"]), size), dev)
-        with torch.no_grad():
-            s_x = pair_similarity(model(x), e_g, metric)
-        maps = {
-            spec.name: delta_maps(model, spec, x, e_g, metric).detach().cpu()
-            for spec in methods
-            if spec.method not in CONTRAST_METHODS
-        }
         rows = table[table.original.isin(chunk)]
         at = torch.tensor([chunk.index(o) for o in rows.original])
         x_cf = _load(list(rows.counterfactual_path), size).to(dev)
-        for spec in methods:
-            if spec.method in CONTRAST_METHODS:  # one map per pair, indexed like x_cf
-                contrast = delta_maps(model, spec, x[at.to(dev)], e_g[at.to(dev)], metric, x_cf)
-                maps[spec.name] = contrast.detach().cpu()
+        s_x, s_cf, maps = explain_deltas(model, methods, x, x_cf, e_g, at, metric)
         masks = _load_masks(list(rows.mask_path), size)
-        with torch.no_grad():
-            s_cf = pair_similarity(_embed(model, x_cf, dev), e_g[at], metric).cpu()
-        delta = s_x.cpu()[at] - s_cf
+        delta = s_x[at] - s_cf
         chance = area_share(masks)
         for spec in methods:
-            per_pair = maps[spec.name] if spec.method in CONTRAST_METHODS else maps[spec.name][at]
-            m = _signed(per_pair, delta, _is_signed(model, spec))
+            m = orient_maps(spec, maps[spec.name], delta)
             energy = energy_in_mask(m, masks)
             hit = pointing_game(m, masks)
             for i, row in enumerate(rows.itertuples()):

@@ -55,7 +55,10 @@ __all__ = [
     "FACTORS",
     "FACTOR_ATTRIBUTES",
     "Counterfactual",
+    "add_counterfactuals",
     "choose_originals",
+    "counterfactuals_of",
+    "jpeg_round_trip",
     "render_counterfactual",
     "write_counterfactuals",
 ]
@@ -257,27 +260,53 @@ def write_counterfactuals(
     return table
 
 
-def add_counterfactuals(
-    root: str | Path, count: int, factors: tuple[str, ...] = FACTORS, progress: bool = True
-) -> pd.DataFrame:
-    """``write_counterfactuals`` beside a complete synthetic dataset already on disk (its
-    ``synth.json`` gives the seed, size, identities and domain the renders must match)."""
+def _dataset(root: Path) -> tuple[Plan, Studio]:
+    """The plan and studio of the synthetic dataset at ``root`` (from its ``synth.json``)."""
     import json
 
     from workbench.data.manifest import META_FILE, check_complete
     from workbench.data.synth.camera import make_cameras
     from workbench.data.synth.plan import make_plan
 
-    root = Path(root)
     check_complete(root, None)
     meta_path = root / META_FILE
     if not meta_path.is_file():
         raise ValueError(
             f"{root}: no {META_FILE}; counterfactuals are rendered beside a synthetic dataset "
-            f"(workbench synth --out {root} --counterfactuals {count})"
+            f"(workbench synth --out {root} --counterfactuals N)"
         )
     meta = json.loads(meta_path.read_text("utf-8"))
     seed, domain = int(meta["seed"]), int(meta.get("domain", 0))
     plan = make_plan(int(meta["ids"]), seed, make_cameras(seed, domain))
-    studio = Studio(seed, int(meta["height"]), int(meta["width"]), domain)
+    return plan, Studio(seed, int(meta["height"]), int(meta["width"]), domain)
+
+
+def counterfactuals_of(
+    root: str | Path, index: int = 0, factors: tuple[str, ...] = FACTORS
+) -> tuple[str, list[Counterfactual]]:
+    """Render, in memory, the counterfactuals of the ``index``-th original that
+    ``write_counterfactuals`` would write beside the dataset at ``root`` (the same pixels; no
+    file is written). Returns the original's path relative to ``root`` and one
+    :class:`Counterfactual` per factor (before JPEG; :func:`jpeg_round_trip` gives the files'
+    pixels)."""
+    plan, studio = _dataset(Path(root))
+    spec = choose_originals(plan, index + 1, studio.seed)[-1]
+    ident = plan.identities[spec.identity]
+    return f"{spec.folder}/{spec.name}", [
+        render_counterfactual(studio, spec, ident, f) for f in factors
+    ]
+
+
+def jpeg_round_trip(image: np.ndarray, quality: int) -> np.ndarray:
+    """(H, W, 3) BGR uint8 as the dataset stores it: JPEG-encoded at ``quality`` and decoded."""
+    data = _encode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality], "image")
+    return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+
+
+def add_counterfactuals(
+    root: str | Path, count: int, factors: tuple[str, ...] = FACTORS, progress: bool = True
+) -> pd.DataFrame:
+    """``write_counterfactuals`` beside a complete synthetic dataset already on disk (its
+    ``synth.json`` gives the seed, size, identities and domain the renders must match)."""
+    plan, studio = _dataset(Path(root))
     return write_counterfactuals(root, plan, studio, count, factors, progress)

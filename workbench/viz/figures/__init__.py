@@ -50,7 +50,7 @@ WEIGHTS: dict[str, str] = {
     "interpreter_n1": "interpreter_bot256_n1",
     "interpreter_n5": "interpreter_bot256_n5",
 }
-_RECIPE_FILES = ("beyond", "pairs", "daaf", "sa", "rga", "ianet", "aam")
+_RECIPE_FILES = ("beyond", "pairs", "daaf", "sa", "rga", "ianet", "aam", "counterfactual")
 #: the quickest figure of each paper, and the explained rank list (notebook 10; ~30 s in all)
 ONE_PER_PAPER = (
     "ranklist_heatmaps",
