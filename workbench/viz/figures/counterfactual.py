@@ -84,8 +84,11 @@ def counterfactual_game_figure(models, split, *, seed=0):
     )
     x_rgb = _rgb(x[0])
     for i, cf in enumerate(cfs):
-        change = f"{cf.old} → {cf.new}" if cf.factor != "background" else "new plate"
-        image_tile(axes[i][0], x_rgb, f"x, s(x, g)={float(s_x[0]):.2f}\n{cf.factor}")
+        change = "new plate" if cf.factor == "background" else f"{cf.old} → {cf.new}"
+        if cf.factor == "shoes":  # colours as #rrggbb: too long for a tile
+            change = "recoloured"
+        head = f"x, s(x, g)={float(s_x[0]):.2f}\n" if i == 0 else ""
+        image_tile(axes[i][0], x_rgb, f"{head}{cf.factor}")
         image_tile(axes[i][1], _rgb(x_cf[i]), f"{change}\nΔ={float(delta[i]):+.3f}")
         image_tile(axes[i][2], (masks[i].numpy()[..., None] * 255).repeat(3, 2), "changed")
     unit = Scale(0.0, 1.0)
@@ -94,9 +97,8 @@ def counterfactual_game_figure(models, split, *, seed=0):
         energy = energy_in_mask(values, masks)
         values = values / shared_scale(values).vmax  # each method on its own 99.5th percentile
         for i in range(len(cfs)):
-            title = (
-                f"{spec.name}\nE={float(energy[i]):.2f}" if i == 0 else f"E={float(energy[i]):.2f}"
-            )
+            label = f"{_SHORT.get(spec.name, spec.name)}\n" if i == 0 else ""
+            title = f"{label}E={float(energy[i]):.2f}"
             heat_tile(axes[i][3 + j], x_rgb, values[i], unit, title)
     colour_bar(fig, axes, unit, "map × sign(Δ), ReLU, / the method's 99.5th percentile")
     return fig
