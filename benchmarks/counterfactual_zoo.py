@@ -30,6 +30,29 @@ from workbench.evaluate.counterfactual import (
 from workbench.explain import list_explainers
 
 
+def verdict(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per method: the person-mask score of the faithfulness report and the game's scores on
+    the same maps (kept edits; person factors pooled, background apart)."""
+    kept = rows[rows.kept]
+    out = {}
+    for method, group in kept.groupby("method", sort=False):
+        person = group[group.factor != "background"]
+        bg = group[group.factor == "background"]
+        out[method] = {
+            "person_energy": group.person_energy.mean(),
+            "person_chance": group.person_chance.mean(),
+            "game_energy_person_factors": person.energy.mean(),
+            "game_chance_person_factors": person.chance.mean(),
+            "game_ratio_person_factors": person.energy.mean() / person.chance.mean(),
+            "game_pointing_person_factors": person.pointing.mean(),
+            "background_kept": len(bg),
+            "game_ratio_background": bg.energy.mean() / bg.chance.mean()
+            if len(bg)
+            else float("nan"),
+        }
+    return pd.DataFrame(out).T
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default="data/synth")
@@ -49,7 +72,7 @@ def main() -> None:
 
     split = load_split(args.data)
     interpreter = workbench.load_pretrained(args.interpreter)
-    profiles, summaries, timings = [], [], {}
+    profiles, summaries, verdicts, timings = [], [], [], {}
     for name in names:
         t0 = time.perf_counter()
         model = workbench.load_pretrained(name)
@@ -60,6 +83,7 @@ def main() -> None:
         game.save(out / name)
         timings[name] = round(time.perf_counter() - t0, 1)
         summaries.append(game.summary.assign(model=name))
+        verdicts.append(verdict(game.rows).assign(model=name))
         aam = interpreter_changes(interpreter, args.data, game.rows, device="cpu")
         aam_profile = aam.groupby("factor").attribute_change.apply(lambda d: d.abs().median())
         profile = game.sensitivity[["median_abs_delta", "rank"]].join(
@@ -74,6 +98,7 @@ def main() -> None:
         print(game.sensitivity.to_string(), flush=True)
     pd.concat(summaries).to_csv(out / "summary_all.csv", index=False)
     pd.concat(profiles).to_csv(out / "profiles.csv")
+    pd.concat(verdicts).to_csv(out / "verdicts.csv")
     (out / "timings.json").write_text(json.dumps(timings, indent=1))
 
 

@@ -72,6 +72,10 @@ def window_data(tmp_path_factory) -> Path:
         base = rng.integers(0, 256, (H, W, 3), np.uint8)
         name = f"{pid:04d}_c1s1_00000{pid}_01.jpg"
         _write(root / "query" / name, base)
+        person = np.zeros((H, W), np.uint8)  # the "person" (part label 2) fills rows 0..31
+        person[:32] = 2
+        (root / "masks/query").mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(root / "masks/query" / f"{name[:-4]}.png"), person)
         match = np.clip(base.astype(int) + rng.integers(-40, 40, base.shape), 0, 255)
         _write(root / f"bounding_box_test/{pid:04d}_c2s1_00001{pid}_01.jpg", match.astype(np.uint8))
         for factor, region in (("inside", WINDOW), ("outside", OUTSIDE)):
@@ -128,6 +132,9 @@ def test_every_map_of_an_edit_inside_the_window_lies_on_the_edit(game):
     np.testing.assert_allclose(exact.energy, 1.0, atol=1e-6)
     assert exact.pointing.all()
     np.testing.assert_allclose(exact.chance, 16 * 16 / (H * W))
+    # scored as the faithfulness report does, on the person mask (rows 0..31, holding R)
+    np.testing.assert_allclose(exact.person_energy, 1.0, atol=1e-6)
+    np.testing.assert_allclose(exact.person_chance, 0.5)
     coarse = kept[kept.method == "occlusion"]
     assert (coarse.energy < 1).all() and (coarse.energy > coarse.chance).all()
 

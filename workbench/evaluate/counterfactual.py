@@ -24,7 +24,9 @@ edit the network ignores says nothing about a map):
   M's area share;
 * ``pointing`` — whether the map's maximum lies in M, against the same chance;
 * ``|Δ|`` — its median over **all** pairs of the factor: the model's sensitivity to that
-  factor, background included (``sensitivity``).
+  factor, background included (``sensitivity``);
+* ``person_energy`` — the same map scored as the faithfulness report scores it (energy on the
+  original's person mask, against ``person_chance``), to set the two verdicts side by side.
 
 Threshold: |Δ| ≥ ``threshold`` (default ``DEFAULT_THRESHOLD`` = 0.01 for cosine similarity, 1 %
 of its half-range; for the Euclidean metric 1 % of the median distance d(x, g) of the pairs).
@@ -187,6 +189,22 @@ def _load_masks(items: list[str] | list[np.ndarray], size: tuple[int, int]) -> T
             m = cv2.resize(m, (size[1], size[0]), interpolation=cv2.INTER_NEAREST)
         out.append(torch.from_numpy(m > 0))
     return torch.stack(out)
+
+
+def _person_masks(root: str | Path, originals: list[str], size: tuple[int, int]) -> Tensor:
+    """(B, H, W) person masks (part labels > 0) of the originals, from the dataset's masks/."""
+    import cv2
+
+    from workbench.data.annotations import mask_path_for
+
+    out = []
+    for original in originals:
+        path = mask_path_for(root, original)
+        labels = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if labels is None:
+            raise FileNotFoundError(f"{path}: the part-label mask of {original} is missing")
+        out.append(labels > 0)
+    return _load_masks(out, size)
 
 
 def _embed(model: nn.Module, images: Tensor, device: torch.device, batch: int = 64) -> Tensor:
@@ -378,12 +396,15 @@ def counterfactual_game(
         x_cf = _load(list(rows.counterfactual_path), size).to(dev)
         s_x, s_cf, maps = explain_deltas(model, methods, x, x_cf, e_g, at, metric)
         masks = _load_masks(list(rows.mask_path), size)
+        person = _person_masks(root, chunk, size)[at]  # (P, H, W) the originals' person masks
         delta = s_x[at] - s_cf
-        chance = area_share(masks)
+        chance, person_chance = area_share(masks), area_share(person)
         for spec in methods:
             m = orient_maps(spec, maps[spec.name], delta)
             energy = energy_in_mask(m, masks)
             hit = pointing_game(m, masks)
+            # the faithfulness report's score of the same map: energy on the person mask
+            on_person = energy_in_mask(m, person)
             for i, row in enumerate(rows.itertuples()):
                 records.append(
                     {
@@ -400,6 +421,8 @@ def counterfactual_game(
                         "energy": float(energy[i]),
                         "chance": float(chance[i]),
                         "pointing": bool(hit[i]),
+                        "person_energy": float(on_person[i]),
+                        "person_chance": float(person_chance[i]),
                     }
                 )
         bar.update(len(chunk))
@@ -498,6 +521,8 @@ def summarize(rows: pd.DataFrame) -> pd.DataFrame:
                 "chance": chance,
                 "energy_over_chance": energy / chance if chance > 0 else np.nan,
                 "pointing": kept.pointing.mean() if len(kept) else np.nan,
+                "person_energy": kept.person_energy.mean(),
+                "person_chance": kept.person_chance.mean(),
             }
         )
     return pd.DataFrame(out)
