@@ -5,10 +5,12 @@
 Needs counterfactuals beside the dataset (``workbench synth --counterfactuals 24``, or
 ``add_counterfactuals``). For every card in weights/ but the AAM interpreters (they rank by
 their distilled distance and are the reference here), plays the game with the default methods
-(Grad-CAM at layer2/3/4, DAAF holistic, Integrated Gradients, Occlusion; plus the lead's
-decomposition where ``workbench.explain`` registers it) and writes per model ``summary.csv``,
+(Grad-CAM at layer2/3/4, the exact decomposition's contrast, DAAF holistic, Integrated
+Gradients, Occlusion; each where it applies to the model) and writes per model ``summary.csv``,
 ``pairs.csv``, ``sensitivity.csv``; then ``profiles.csv``: each model's median |Δ| per factor
-beside the interpreter's attribute change on the same pairs, with their Spearman correlation.
+beside the interpreter's attribute change on the same pairs, with their Spearman correlation,
+``verdicts.csv`` (the person-mask energy of the faithfulness report beside the game's scores of
+the same maps) and ``tables.md`` (the tables of docs/counterfactuals.md).
 """
 
 from __future__ import annotations
@@ -23,11 +25,9 @@ import pandas as pd
 import workbench
 from workbench.evaluate.counterfactual import (
     DEFAULT_METHODS,
-    MethodSpec,
     counterfactual_game,
     interpreter_changes,
 )
-from workbench.explain import list_explainers
 
 
 def verdict(rows: pd.DataFrame) -> pd.DataFrame:
@@ -60,14 +60,17 @@ def main() -> None:
     parser.add_argument("--originals", type=int, default=None)
     parser.add_argument("--models", nargs="*", default=None)
     parser.add_argument("--interpreter", default="interpreter_bot256")
+    parser.add_argument("--tables-only", action="store_true", help="rewrite tables.md only")
     args = parser.parse_args()
     out = Path(args.out)
+    if args.tables_only:  # summaries and verdicts again from each model's pairs.csv
+        rebuild(out)
+        (out / "tables.md").write_text(tables(out))
+        return
     names = args.models or [
         p.stem for p in sorted(Path("weights").glob("*.json")) if not p.stem.startswith("interp")
     ]
     methods = list(DEFAULT_METHODS)
-    if "decomposition" in list_explainers():
-        methods.insert(3, MethodSpec("decomposition"))
     from workbench.data.readers import load_split
 
     split = load_split(args.data)
@@ -100,6 +103,58 @@ def main() -> None:
     pd.concat(profiles).to_csv(out / "profiles.csv")
     pd.concat(verdicts).to_csv(out / "verdicts.csv")
     (out / "timings.json").write_text(json.dumps(timings, indent=1))
+    (out / "tables.md").write_text(tables(out))
+
+
+def rebuild(out: Path) -> None:
+    """``summary_all.csv`` and ``verdicts.csv`` from the per-model ``pairs.csv`` files (rows
+    repeated by a method listed twice are dropped)."""
+    from workbench.evaluate.counterfactual import summarize
+
+    models = pd.read_csv(out / "profiles.csv").model.unique()
+    summaries, verdicts = [], []
+    for name in models:
+        rows = pd.read_csv(out / name / "pairs.csv", dtype={"old": str, "new": str})
+        rows = rows.drop_duplicates(["original", "factor", "method"])
+        summaries.append(summarize(rows).assign(model=name))
+        verdicts.append(verdict(rows).assign(model=name))
+    pd.concat(summaries).to_csv(out / "summary_all.csv", index=False)
+    pd.concat(verdicts).to_csv(out / "verdicts.csv")
+
+
+def tables(out: Path) -> str:
+    """The markdown tables of docs/counterfactuals.md from the CSVs this script wrote."""
+    summary = pd.read_csv(out / "summary_all.csv")
+    profiles = pd.read_csv(out / "profiles.csv")
+    verdicts = pd.read_csv(out / "verdicts.csv", index_col=0)
+    factors = list(dict.fromkeys(summary.factor))
+    lines = ["### Sensitivity profiles (median |Δ| per factor; rank)\n"]
+    prof = profiles.pivot(index="factor", columns="model", values="median_abs_delta").loc[factors]
+    rank = profiles.pivot(index="factor", columns="model", values="rank").loc[factors]
+    cells = prof.map(lambda v: f"{v:.3f}") + " (" + rank.astype(int).astype(str) + ")"
+    aam = profiles.groupby("factor").aam_median_abs_change.first().reindex(factors)
+    cells["AAM interpreter (bot_r18w16_256)"] = aam.map(lambda v: "—" if pd.isna(v) else f"{v:.4f}")
+    rho = profiles.groupby("model").spearman.first()
+    lines.append(cells.to_markdown())
+    lines.append(
+        "\nSpearman (model's median |Δ| vs the interpreter's, 7 annotated factors): "
+        + ", ".join(f"{m} {r:.2f}" for m, r in rho.items())
+        + "\n"
+    )
+    lines.append("### Energy of the map of Δ on the change, over chance (kept edits)\n")
+    for model, group in summary.groupby("model", sort=False):
+        table = group.pivot(index="factor", columns="method", values="energy_over_chance")
+        table = table.loc[factors, list(dict.fromkeys(group.method))]
+        kept = group.groupby("factor")[["kept", "pairs"]].first().loc[factors]
+        table.insert(0, "kept", kept.kept.astype(str) + "/" + kept.pairs.astype(str))
+        lines.append(f"**{model}**\n\n" + table.to_markdown(floatfmt=".2f") + "\n")
+    lines.append("### Person-mask energy vs the game, same maps\n")
+    lines.append(
+        verdicts.reset_index()
+        .rename(columns={"index": "method"})
+        .to_markdown(index=False, floatfmt=".3f")
+    )
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -170,6 +170,12 @@ def test_summary_and_sensitivity(game, tmp_path):
     assert "Sensitivity profile" in paths[1].read_text()
 
 
+def test_two_methods_of_one_name_are_refused(window_data):
+    twice = (MethodSpec("gradcam", "features"), MethodSpec("gradcam", "features"))
+    with pytest.raises(ValueError, match="its own name"):
+        counterfactual_game(WindowModel(), window_data, twice, input_size=(H, W), device="cpu")
+
+
 def test_missing_counterfactuals_name_the_command(tmp_path):
     with pytest.raises(FileNotFoundError, match="--counterfactuals"):
         load_counterfactuals(tmp_path)

@@ -375,6 +375,9 @@ def counterfactual_game(
         input_size = tuple(card.get("input_size") or model.config.input_size)
     size = (int(input_size[0]), int(input_size[1]))
     metric = ranking_metric(model)
+    names_of = [m.name for m in methods]
+    if len(set(names_of)) != len(names_of):
+        raise ValueError(f"methods {names_of}: each needs its own name (MethodSpec.label)")
     usable = [m for m in methods if get_explainer(m.method).supports(model)]
     skipped = [m.name for m in methods if m not in usable]
     if not usable:
