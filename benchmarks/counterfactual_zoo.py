@@ -132,7 +132,8 @@ def tables(out: Path) -> str:
     prof = profiles.pivot(index="factor", columns="model", values="median_abs_delta").loc[factors]
     rank = profiles.pivot(index="factor", columns="model", values="rank").loc[factors]
     cells = prof.map(lambda v: f"{v:.3f}") + " (" + rank.astype(int).astype(str) + ")"
-    aam = profiles.groupby("factor").aam_median_abs_change.first().reindex(factors)
+    own = profiles[profiles.model == "bot_r18w16_256"].set_index("factor")  # its target's pairs
+    aam = own.aam_median_abs_change.reindex(factors)
     cells["AAM interpreter (bot_r18w16_256)"] = aam.map(lambda v: "—" if pd.isna(v) else f"{v:.4f}")
     rho = profiles.groupby("model").spearman.first()
     lines.append(cells.to_markdown())

@@ -99,7 +99,8 @@ DEFAULT_METHODS: tuple[MethodSpec, ...] = (
     MethodSpec(
         "captum", params=(("algorithm", "Occlusion"),
                           ("attribute_kwargs", {"sliding_window_shapes": (3, 32, 32),
-                                                "strides": (3, 16, 16)})),
+                                                "strides": (3, 16, 16),
+                                                "perturbations_per_eval": 16})),
         label="occlusion",
     ),
 )  # fmt: skip
