@@ -237,3 +237,39 @@ def test_cli_explain_counterfactual_writes_the_report(tmp_path, capsys):
     assert "Sensitivity profile" in capsys.readouterr().out
     assert main(["explain", "--weights", "bot_r18w16_synth", "--data", str(tmp_path / "none"),
                  "--counterfactual", "--report", str(out)]) == 1  # fmt: skip
+
+
+def test_interpreter_changes_split_the_distilled_distance(window_data):
+    """Per factor, the change of the edited attributes' share of d̂ = mean_k d^k, recomputed
+    from the interpreter's attribute embeddings; shoes (not annotated) get NaN."""
+    from workbench.data.dataset import read_image
+    from workbench.evaluate.counterfactual import interpreter_changes
+    from workbench.models import build_model, model_config_class
+
+    torch.manual_seed(0)
+    interpreter = build_model("interpreter", model_config_class("interpreter").tiny()).eval()
+    names = list(interpreter.attribute_names)  # hat, backpack, upred, upblack, downblue, gender
+    rows = pd.DataFrame(
+        {
+            "original": ["query/0001_c1s1_000001_01.jpg"] * 3,
+            "counterfactual": ["counterfactuals/inside/0001_c1s1_000001_01.jpg"] * 3,
+            "reference": ["bounding_box_test/0001_c2s1_000011_01.jpg"] * 3,
+            "factor": ["hat", "upper_colour", "shoes"],
+        }
+    )
+    got = interpreter_changes(interpreter, window_data, rows, device="cpu").set_index("factor")
+    mean, std = np.array([0.485, 0.456, 0.406]), np.array([0.229, 0.224, 0.225])
+
+    def comps(rel: str) -> Tensor:
+        x = (read_image(window_data / rel) / 255.0 - mean) / std
+        x = torch.tensor(x, dtype=torch.float32).permute(2, 0, 1)[None]
+        with torch.no_grad():
+            return interpreter.interpret(x).components[0]  # (M, D)
+
+    x, x_cf, g = (comps(rows[c].iloc[0]) for c in ("original", "counterfactual", "reference"))
+    change = ((x_cf - g).norm(dim=1) - (x - g).norm(dim=1)) / len(names)  # (M,)
+    assert got.loc["hat", "attribute_change"] == pytest.approx(float(change[0]), abs=1e-5)
+    colours = float(change[names.index("upred")] + change[names.index("upblack")])
+    assert got.loc["upper_colour", "attribute_change"] == pytest.approx(colours, abs=1e-5)
+    assert np.isnan(got.loc["shoes", "attribute_change"])
+    assert (got.distance_change - float(change.sum())).abs().max() < 1e-5
