@@ -170,6 +170,18 @@ def test_summary_and_sensitivity(game, tmp_path):
     assert "Sensitivity profile" in paths[1].read_text()
 
 
+def test_a_method_the_model_cannot_run_is_skipped_with_its_reason(window_data):
+    methods = (
+        MethodSpec("gradcam", "features"),
+        MethodSpec("captum", params=(("algorithm", "Nonexistent"),), label="broken"),
+    )
+    game = counterfactual_game(
+        WindowModel(), window_data, methods, input_size=(H, W), device="cpu", progress=False
+    )
+    assert set(game.rows.method) == {"gradcam@features"}
+    assert game.settings["skipped"] == ["broken (captum.attr has no algorithm 'Nonexistent')"]
+
+
 def test_two_methods_of_one_name_are_refused(window_data):
     twice = (MethodSpec("gradcam", "features"), MethodSpec("gradcam", "features"))
     with pytest.raises(ValueError, match="its own name"):

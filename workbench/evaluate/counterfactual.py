@@ -286,6 +286,33 @@ def orient_maps(spec: MethodSpec, maps: Tensor, delta: Tensor) -> Tensor:
     return maps * torch.sign(delta).to(maps.dtype)[:, None, None]
 
 
+def _runnable(
+    model: nn.Module,
+    methods: list[MethodSpec],
+    root: str | Path,
+    original: str,
+    refs: pd.DataFrame,
+    size: tuple[int, int],
+    metric: str,
+    dev: torch.device,
+) -> tuple[list[MethodSpec], list[str]]:
+    """The methods that explain one original without an ``ExplainError`` (a layer inside a
+    frozen part of the model has no gradient: the AAM interpreter's shared stages), and
+    ``"name (reason)"`` for the others."""
+    from workbench.explain import ExplainError
+
+    x = _load([str(Path(root) / original)], size).to(dev)
+    e_g = _embed(model, _load([refs.loc[original, "reference"]], size), dev)
+    ok, failed = [], []
+    for spec in methods:
+        try:
+            delta_maps(model, spec, x, e_g, metric, x)
+            ok.append(spec)
+        except ExplainError as e:
+            failed.append(f"{spec.name} ({str(e).split(';')[0]})")
+    return ok, failed
+
+
 def explain_deltas(
     model: nn.Module,
     methods: list[MethodSpec] | tuple[MethodSpec, ...],
@@ -343,7 +370,9 @@ def counterfactual_game(
             --counterfactuals N``).
         methods: what explains Δ (default ``DEFAULT_METHODS``: Grad-CAM at layer2/3/4, the
             exact decomposition, DAAF holistic, captum Integrated Gradients and Occlusion);
-            methods that do not apply to the model are skipped (``settings["skipped"]``).
+            methods that do not apply to the model, or fail on it with an ``ExplainError``
+            (a layer inside a frozen part), are skipped with the reason
+            (``settings["skipped"]``); a single method that fails raises.
             Each is run once per original image (the contrast methods once per pair).
         split: the dataset's split if already loaded (for the reference images g).
         originals: use only the first N originals of the table (None: all).
@@ -379,16 +408,19 @@ def counterfactual_game(
     names_of = [m.name for m in methods]
     if len(set(names_of)) != len(names_of):
         raise ValueError(f"methods {names_of}: each needs its own name (MethodSpec.label)")
+    split = load_split(root) if split is None else split
+    refs = choose_references(model, split, names, size, metric, dev).set_index("original")
     usable = [m for m in methods if get_explainer(m.method).supports(model)]
     skipped = [m.name for m in methods if m not in usable]
+    if len(usable) > 1:  # a list: drop the methods this model cannot run, saying why
+        usable, failed = _runnable(model, usable, root, names[0], refs, size, metric, dev)
+        skipped += failed
     if not usable:
         raise ValueError(
             f"none of the methods {[m.name for m in methods]} applies to "
             f"{type(model).__name__}; see workbench.explain.list_explainers(model)"
         )
     methods = usable
-    split = load_split(root) if split is None else split
-    refs = choose_references(model, split, names, size, metric, dev).set_index("original")
     records: list[dict[str, Any]] = []
     bar = tqdm(total=len(names), desc="counterfactual game", disable=not progress, leave=False)
     for start in range(0, len(names), batch_size):
