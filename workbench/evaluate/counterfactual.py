@@ -52,12 +52,18 @@ __all__ = [
     "DEFAULT_THRESHOLD",
     "CounterfactualGame",
     "MethodSpec",
+    "choose_references",
     "counterfactual_game",
     "delta_maps",
+    "embed_images",
     "explain_deltas",
     "interpreter_changes",
     "load_counterfactuals",
+    "load_images",
+    "load_masks",
     "orient_maps",
+    "sensitivity_profile",
+    "summarize",
 ]
 
 DEFAULT_THRESHOLD = 0.01
@@ -163,7 +169,7 @@ def load_counterfactuals(root: str | Path) -> pd.DataFrame:
     return table
 
 
-def _load(items: list[str] | list[np.ndarray], size: tuple[int, int]) -> Tensor:
+def load_images(items: list[str] | list[np.ndarray], size: tuple[int, int]) -> Tensor:
     """(B, 3, H, W) images (paths, or (H, W, 3) RGB uint8 arrays) normalised as the eval
     transform does, resized to ``size``."""
     from workbench.data.dataset import read_image
@@ -177,7 +183,7 @@ def _load(items: list[str] | list[np.ndarray], size: tuple[int, int]) -> Tensor:
     return torch.stack(out)
 
 
-def _load_masks(items: list[str] | list[np.ndarray], size: tuple[int, int]) -> Tensor:
+def load_masks(items: list[str] | list[np.ndarray], size: tuple[int, int]) -> Tensor:
     """(B, H, W) bool change masks (PNG paths or arrays) at ``size`` (nearest if resized)."""
     import cv2
 
@@ -205,10 +211,11 @@ def _person_masks(root: str | Path, originals: list[str], size: tuple[int, int])
         if labels is None:
             raise FileNotFoundError(f"{path}: the part-label mask of {original} is missing")
         out.append(labels > 0)
-    return _load_masks(out, size)
+    return load_masks(out, size)
 
 
-def _embed(model: nn.Module, images: Tensor, device: torch.device, batch: int = 64) -> Tensor:
+def embed_images(model: nn.Module, images: Tensor, device: torch.device, batch: int = 64) -> Tensor:
+    """(B, D) eval embeddings of ``images``, ``batch`` at a time, without gradients."""
     with torch.no_grad():
         return torch.cat(
             [model(images[i : i + batch].to(device)) for i in range(0, len(images), batch)]
@@ -236,7 +243,7 @@ def choose_references(
         cands = gallery[(gallery.pid == q.pid) & (gallery.camid != q.camid)]
         if cands.empty:
             raise ValueError(f"{original}: no true match from another camera in the gallery")
-        emb = _embed(model, _load([q.path, *cands.path], input_size), device)
+        emb = embed_images(model, load_images([q.path, *cands.path], input_size), device)
         sim = pair_similarity(emb[1:], emb[:1], metric)
         rows.append(
             {"original": original, "reference": cands.path.iloc[int(sim.argmax())], "pid": q.pid}
@@ -301,8 +308,8 @@ def _runnable(
     ``"name (reason)"`` for the others."""
     from workbench.explain import ExplainError
 
-    x = _load([str(Path(root) / original)], size).to(dev)
-    e_g = _embed(model, _load([refs.loc[original, "reference"]], size), dev)
+    x = load_images([str(Path(root) / original)], size).to(dev)
+    e_g = embed_images(model, load_images([refs.loc[original, "reference"]], size), dev)
     ok, failed = [], []
     for spec in methods:
         try:
@@ -337,7 +344,7 @@ def explain_deltas(
     idx = at.to(dev)
     with torch.no_grad():
         s_x = pair_similarity(model(x), e_g, metric).cpu()
-        s_cf = pair_similarity(_embed(model, x_cf, dev), e_g[idx], metric).cpu()
+        s_cf = pair_similarity(embed_images(model, x_cf, dev), e_g[idx], metric).cpu()
     maps = {}
     for spec in methods:
         if spec.method in CONTRAST_METHODS:  # one map per pair
@@ -425,13 +432,13 @@ def counterfactual_game(
     bar = tqdm(total=len(names), desc="counterfactual game", disable=not progress, leave=False)
     for start in range(0, len(names), batch_size):
         chunk = names[start : start + batch_size]
-        x = _load([str(Path(root) / n) for n in chunk], size).to(dev)
-        e_g = _embed(model, _load(list(refs.loc[chunk, "reference"]), size), dev)
+        x = load_images([str(Path(root) / n) for n in chunk], size).to(dev)
+        e_g = embed_images(model, load_images(list(refs.loc[chunk, "reference"]), size), dev)
         rows = table[table.original.isin(chunk)]
         at = torch.tensor([chunk.index(o) for o in rows.original])
-        x_cf = _load(list(rows.counterfactual_path), size).to(dev)
+        x_cf = load_images(list(rows.counterfactual_path), size).to(dev)
         s_x, s_cf, maps = explain_deltas(model, methods, x, x_cf, e_g, at, metric)
-        masks = _load_masks(list(rows.mask_path), size)
+        masks = load_masks(list(rows.mask_path), size)
         person = _person_masks(root, chunk, size)[at]  # (P, H, W) the originals' person masks
         delta = s_x[at] - s_cf
         chance, person_chance = area_share(masks), area_share(person)
@@ -486,8 +493,12 @@ def _relative(path: str) -> str:
     return f"{p.parent.name}/{p.name}"
 
 
-def interpreter_changes(interpreter: nn.Module, root: str | Path, rows: pd.DataFrame,
-                        device: str | torch.device = "auto") -> pd.DataFrame:  # fmt: skip
+def interpreter_changes(
+    interpreter: nn.Module,
+    root: str | Path,
+    rows: pd.DataFrame,
+    device: str | torch.device = "auto",
+) -> pd.DataFrame:
     """The AAM interpreter's view of the same pairs: for each (x, x', g) of ``rows`` (a game's
     rows), the change of its distilled distance carried by the factor's attributes,
     ``Σ_{k ∈ A_f} (d^k(x', g) − d^k(x, g)) / M`` (``d̂ = mean_k d^k``, so the changes of all M
@@ -509,7 +520,7 @@ def interpreter_changes(interpreter: nn.Module, root: str | Path, rows: pd.DataF
 
     def components(paths: list[str]) -> Tensor:
         with torch.no_grad():
-            return interpreter.interpret(_load(paths, size).to(dev)).components
+            return interpreter.interpret(load_images(paths, size).to(dev)).components
 
     out = []
     for start in range(0, len(pairs), 32):

@@ -44,11 +44,11 @@ def counterfactual_game_figure(models, split, *, seed=0):
     from workbench.data.synth.counterfactual import counterfactuals_of, jpeg_round_trip
     from workbench.evaluate.counterfactual import (
         DEFAULT_METHODS,
-        _embed,
-        _load,
-        _load_masks,
         choose_references,
+        embed_images,
         explain_deltas,
+        load_images,
+        load_masks,
         orient_maps,
     )
     from workbench.evaluate.distance import ranking_metric
@@ -68,10 +68,10 @@ def counterfactual_game_figure(models, split, *, seed=0):
     metric = ranking_metric(model)
     methods = [m for m in DEFAULT_METHODS if get_explainer(m.method).supports(model)]
     ref = choose_references(model, split, [original], size, metric, dev).reference.iloc[0]
-    x = _load([str(Path(split.root) / original)], size).to(dev)
-    x_cf = _load([rgb(cf.counterfactual, cf.jpeg) for cf in cfs], size).to(dev)
-    masks = _load_masks([cf.mask for cf in cfs], size)
-    e_g = _embed(model, _load([ref], size), dev)
+    x = load_images([str(Path(split.root) / original)], size).to(dev)
+    x_cf = load_images([rgb(cf.counterfactual, cf.jpeg) for cf in cfs], size).to(dev)
+    masks = load_masks([cf.mask for cf in cfs], size)
+    e_g = embed_images(model, load_images([ref], size), dev)
     at = torch.zeros(len(cfs), dtype=torch.long)  # every pair edits the one original
     s_x, s_cf, maps = explain_deltas(model, methods, x, x_cf, e_g, at, metric)
     delta = s_x[0] - s_cf
