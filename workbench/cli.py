@@ -43,6 +43,14 @@ def _synth(args: argparse.Namespace) -> int:
         counterfactuals=args.counterfactuals,
     )
     print(summary)
+    if args.counterfactuals:
+        import pandas as pd
+
+        table = pd.read_csv(Path(args.out) / "counterfactuals.csv")
+        print(
+            f"  counterfactuals: {table.original.nunique()} query images x "
+            f"{table.factor.nunique()} factors = {len(table)} pairs -> counterfactuals.csv"
+        )
     return 0
 
 

@@ -131,9 +131,15 @@ class CounterfactualGame:
             f"(sign(Δ)·map) inside the change mask, chance = its area share; pointing = the "
             f"maximum in the mask.\n\n"
         )
+        sens = self.sensitivity
+        shown = sens.assign(
+            median_abs_delta=sens.median_abs_delta.map("{:.4f}".format),
+            mean_delta=sens.mean_delta.map("{:+.4f}".format),
+            share_lowered=sens.share_lowered.map("{:.2f}".format),
+        )
         profile = (
             "\n## Sensitivity profile (factors by median |Δ| over all pairs)\n\n"
-            + self.sensitivity.to_markdown(floatfmt=".4f")
+            + shown.to_markdown(disable_numparse=True)
             + "\n"
         )
         return head + self.summary.to_markdown(index=False, floatfmt=".3f") + "\n" + profile
