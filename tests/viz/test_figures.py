@@ -181,3 +181,23 @@ def test_sa_failure_figure_picks_the_query_only_sa_gets_right(tiny_models, split
     green, red = (tuple(np.round(np.array(c) / 255, 3)) for c in (GREEN, RED))
     # rows: images, GAP+SA, GAP; columns: query, same camera, other camera
     assert [frame(axes[i]) for i in (4, 5, 7, 8)] == [green, green, green, red]
+
+
+def test_counterfactual_figure_has_a_row_per_factor_and_a_column_per_method(tiny_models, split):
+    """Nine edits of one query (rendered in memory: nothing is written beside the data), each
+    with the original, the counterfactual (titled with its Δ), the mask and every method."""
+    from workbench.data.synth.counterfactual import FACTORS
+    from workbench.evaluate.counterfactual import DEFAULT_METHODS
+    from workbench.explain import get_explainer
+    from workbench.viz.figures.counterfactual import counterfactual_game_figure
+
+    before = sorted(p.name for p in split.root.iterdir())
+    fig = counterfactual_game_figure({"bot": tiny_models["bot"]}, split, seed=0)
+    methods = [m for m in DEFAULT_METHODS if get_explainer(m.method).supports(tiny_models["bot"])]
+    assert len(methods) == len(DEFAULT_METHODS)  # the tiny BoT takes every default method
+    tiles = image_axes(fig)
+    assert len(tiles) == len(FACTORS) * (3 + len(methods))
+    titles = [ax.get_title() for ax in tiles]
+    assert sum("Δ=" in t for t in titles) == len(FACTORS)
+    assert sum(t.startswith("E=") or "\nE=" in t for t in titles) == len(FACTORS) * len(methods)
+    assert sorted(p.name for p in split.root.iterdir()) == before
