@@ -9,7 +9,7 @@ first (issue 17; DESIGN.md "Layout"):
 
 ``evaluate`` and ``train`` share a layer (training evaluates, the AAM study trains and scores).
 The evaluate jobs that score explanations over a split (the faithfulness report, the
-correspondence accuracy) run the explainers, so they sit above ``explain``: they are named in
+correspondence accuracy, the counterfactual game) run the explainers, so they sit above ``explain``: they are named in
 ``SCORING``, and no other evaluate module may import ``explain``. Between modules, no chain of
 imports may come back to where it started.
 """
@@ -28,7 +28,11 @@ LAYERS = {
     "device": 0, "fileio": 0, "data": 1, "models": 2, "pretrained": 3, "evaluate": 4,
     "train": 4, "explain": 5, "viz": 6, "widgets": 7, "cli": 8, "cli_support": 8, "demo": 8,
 }  # fmt: skip
-SCORING = {"workbench.evaluate.report", "workbench.evaluate.correspondence"}
+SCORING = {
+    "workbench.evaluate.report",
+    "workbench.evaluate.correspondence",
+    "workbench.evaluate.counterfactual",
+}
 SCORING_LAYER = 5.5  # above explain (5), below viz (6)
 
 
