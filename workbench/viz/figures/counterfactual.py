@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -11,6 +12,12 @@ from workbench.viz.figures import register_figure
 from workbench.viz.figures.samples import device_of, input_size
 from workbench.viz.figures.style import colour_bar, grid, heat_tile, image_tile
 from workbench.viz.heatmap import Scale, shared_scale
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from workbench.data.split import Split
+    from workbench.viz.figures import Models
 
 __all__ = ["counterfactual_game_figure"]
 
@@ -22,7 +29,7 @@ _SHORT = {
 }  # fmt: skip
 
 
-def _rgb(image) -> np.ndarray:
+def _rgb(image: torch.Tensor) -> np.ndarray:
     """A normalised (3, H, W) tensor back to (H, W, 3) uint8 for display."""
     from workbench.data.transforms import IMAGENET_MEAN, IMAGENET_STD
 
@@ -38,7 +45,7 @@ def _rgb(image) -> np.ndarray:
     what="a query, each factor changed (and the change mask), and every method's map of "
     "Δ = s(x, g) − s(x', g) with its energy on the mask",
 )
-def counterfactual_game_figure(models, split, *, seed=0):
+def counterfactual_game_figure(models: Models, split: Split, *, seed: int = 0) -> Figure:
     import cv2
 
     from workbench.data.synth.counterfactual import counterfactuals_of, jpeg_round_trip
