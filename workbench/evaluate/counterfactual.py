@@ -134,6 +134,8 @@ class CounterfactualGame:
         sens = self.sensitivity
         shown = sens.assign(
             median_abs_delta=sens.median_abs_delta.map("{:.4f}".format),
+            abs_delta_q25=sens.abs_delta_q25.map("{:.4f}".format),
+            abs_delta_q75=sens.abs_delta_q75.map("{:.4f}".format),
             mean_delta=sens.mean_delta.map("{:+.4f}".format),
             share_lowered=sens.share_lowered.map("{:.2f}".format),
         )
@@ -557,7 +559,8 @@ def _default_threshold(rows: pd.DataFrame, metric: str) -> float:
 
 
 def summarize(rows: pd.DataFrame) -> pd.DataFrame:
-    """One row per method × factor: pairs, kept, |Δ|, energy vs chance, pointing."""
+    """One row per method × factor: pairs, kept, |Δ| (median, quartiles), energy vs chance,
+    pointing, and the person-mask energy of the same maps."""
     out = []
     for (method, factor), group in rows.groupby(["method", "factor"], sort=False):
         kept = group[group.kept]
@@ -569,6 +572,8 @@ def summarize(rows: pd.DataFrame) -> pd.DataFrame:
                 "pairs": len(group),
                 "kept": len(kept),
                 "median_abs_delta": group.delta.abs().median(),
+                "abs_delta_q25": group.delta.abs().quantile(0.25),
+                "abs_delta_q75": group.delta.abs().quantile(0.75),
                 "mean_delta": group.delta.mean(),
                 "energy": energy,
                 "chance": chance,
@@ -586,6 +591,8 @@ def sensitivity_profile(rows: pd.DataFrame) -> pd.DataFrame:
     pairs = rows.drop_duplicates(["original", "factor"])
     table = pairs.groupby("factor").agg(
         median_abs_delta=("delta", lambda d: d.abs().median()),
+        abs_delta_q25=("delta", lambda d: d.abs().quantile(0.25)),
+        abs_delta_q75=("delta", lambda d: d.abs().quantile(0.75)),
         mean_delta=("delta", "mean"),
         share_lowered=("delta", lambda d: (d > 0).mean()),
         pairs=("delta", "size"),
