@@ -285,3 +285,15 @@ def test_interpreter_changes_split_the_distilled_distance(window_data):
     assert got.loc["upper_colour", "attribute_change"] == pytest.approx(colours, abs=1e-5)
     assert np.isnan(got.loc["shoes", "attribute_change"])
     assert (got.distance_change - float(change.sum())).abs().max() < 1e-5
+
+
+def test_maps_are_oriented_by_the_sign_of_delta():
+    """sign(Δ)·map: an edit that raised the similarity (Δ < 0) scores the map's negative part;
+    DAAF's non-negative maps are scored as they are."""
+    from workbench.evaluate.counterfactual import orient_maps
+
+    maps = torch.tensor([[[1.0, -2.0]], [[1.0, -2.0]]])  # (2, 1, 2)
+    delta = torch.tensor([0.3, -0.3])
+    oriented = orient_maps(MethodSpec("gradcam", "layer4"), maps, delta)
+    torch.testing.assert_close(oriented, torch.tensor([[[1.0, -2.0]], [[-1.0, 2.0]]]))
+    assert orient_maps(MethodSpec("daaf_holistic"), maps, delta) is maps
