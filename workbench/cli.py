@@ -184,7 +184,7 @@ def _explain(args: argparse.Namespace) -> int:
     from workbench.evaluate.report import faithfulness_report
     from workbench.pretrained import load_pretrained
 
-    params = args.params or {}
+    params = _tuples(args.params or {})  # JSON has lists; captum wants shapes as tuples
     model = load_pretrained(args.weights)
     split = load_split(args.data)
     if args.counterfactual:
@@ -207,10 +207,20 @@ def _explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _tuples(value: Any) -> Any:
+    """JSON lists → tuples, recursively (``sliding_window_shapes: [3, 16, 16]`` for captum)."""
+    if isinstance(value, dict):
+        return {k: _tuples(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return tuple(_tuples(v) for v in value)
+    return value
+
+
 def _counterfactual_game(args: argparse.Namespace, model: Any, split: Any, params: dict) -> int:
     from workbench.evaluate.counterfactual import MethodSpec, counterfactual_game
 
-    spec = MethodSpec(args.method, args.layer, tuple(params.items()))
+    label = f"{args.method}:{params['algorithm']}" if "algorithm" in params else ""
+    spec = MethodSpec(args.method, args.layer, tuple(params.items()), label)
     game = counterfactual_game(
         model,
         args.data,

@@ -247,6 +247,12 @@ def test_cli_explain_counterfactual_writes_the_report(tmp_path, capsys):
     pairs = pd.read_csv(out / "pairs.csv")
     assert len(pairs) == 2 * len(FACTORS) and (root / pairs.reference.iloc[0]).is_file()
     assert "Sensitivity profile" in capsys.readouterr().out
+    # JSON lists reach captum as the tuples it needs (window shapes, strides)
+    params = '{"algorithm": "Occlusion", "attribute_kwargs": {"sliding_window_shapes": [3, 32, 32], "strides": [3, 16, 16]}}'
+    argv = ["explain", "--weights", "bot_r18w16_synth", "--data", str(root), "--method", "captum",
+            "--params", params, "--counterfactual", "--report", str(out), "--quiet"]  # fmt: skip
+    assert main(argv) == 0
+    assert set(pd.read_csv(out / "summary.csv").method) == {"captum:Occlusion"}
     assert main(["explain", "--weights", "bot_r18w16_synth", "--data", str(tmp_path / "none"),
                  "--counterfactual", "--report", str(out)]) == 1  # fmt: skip
 
