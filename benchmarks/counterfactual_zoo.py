@@ -45,6 +45,7 @@ def verdict(rows: pd.DataFrame) -> pd.DataFrame:
             "game_chance_person_factors": person.chance.mean(),
             "game_ratio_person_factors": person.energy.mean() / person.chance.mean(),
             "game_pointing_person_factors": person.pointing.mean(),
+            "game_top_k_person_factors": person.top_k.mean(),
             "background_kept": len(bg),
             "game_ratio_background": bg.energy.mean() / bg.chance.mean()
             if len(bg)

@@ -303,3 +303,18 @@ def test_maps_are_oriented_by_the_sign_of_delta():
     oriented = orient_maps(MethodSpec("gradcam", "layer4"), maps, delta)
     torch.testing.assert_close(oriented, torch.tensor([[[1.0, -2.0]], [[-1.0, 2.0]]]))
     assert orient_maps(MethodSpec("daaf_holistic"), maps, delta) is maps
+
+
+def test_top_k_precision_by_hand():
+    """k = the mask's area; the k highest pixels of the map, counted inside the mask."""
+    from workbench.evaluate.counterfactual import top_k_precision
+
+    maps = torch.tensor([[[4.0, 3.0, 2.0, 1.0]], [[1.0, 2.0, 3.0, 4.0]], [[1.0, 1.0, 1.0, 1.0]]])
+    masks = torch.tensor([[[True, False, True, False]]] * 2 + [[[False, False, False, False]]])
+    got = top_k_precision(maps, masks)  # top-2 pixels: 0, 1 (one in); 3, 2 (one in)
+    torch.testing.assert_close(got[:2], torch.tensor([0.5, 0.5]))
+    assert torch.isnan(got[2])  # an empty mask scores nothing
+    perfect = top_k_precision(
+        torch.tensor([[[0.0, 5.0, 0.1, 9.0]]]), torch.tensor([[[0, 1, 0, 1]]])
+    )
+    assert float(perfect[0]) == 1.0

@@ -23,6 +23,8 @@ edit the network ignores says nothing about a map):
 * ``energy`` — share of the map's positive energy (after the sign) inside M, against ``chance``,
   M's area share;
 * ``pointing`` — whether the map's maximum lies in M, against the same chance;
+* ``top_k`` — the share of the map's |M| highest pixels inside M (XFR's top-k curve at k = |M|;
+  chance: the same area share);
 * ``|Δ|`` — its median over **all** pairs of the factor: the model's sensitivity to that
   factor, background included (``sensitivity``);
 * ``person_energy`` — the same map scored as the faithfulness report scores it (energy on the
@@ -64,6 +66,7 @@ __all__ = [
     "orient_maps",
     "sensitivity_profile",
     "summarize",
+    "top_k_precision",
 ]
 
 DEFAULT_THRESHOLD = 0.01
@@ -293,6 +296,19 @@ def delta_maps(
     return one(images) - one(counterfactuals)
 
 
+def top_k_precision(maps: Tensor, masks: Tensor) -> Tensor:
+    """(P,) share of the map's k highest pixels inside the mask, k = the mask's area: one point
+    of XFR's curve (the share of a map's top-k pixels in the altered region as k grows), at the
+    k where a perfect map scores 1 and a random one the mask's area share. NaN for an empty
+    mask; ties in the map keep pixel order (a stable sort)."""
+    flat, inside = maps.flatten(1).float(), masks.flatten(1).to(maps.device).bool()
+    k = inside.sum(1)
+    order = flat.argsort(dim=1, descending=True, stable=True)
+    hits = inside.gather(1, order).float().cumsum(1)  # hits among the top 1, 2, ... pixels
+    at_k = hits.gather(1, (k - 1).clamp_min(0)[:, None])[:, 0]
+    return torch.where(k > 0, at_k / k.clamp_min(1), torch.nan)
+
+
 def orient_maps(spec: MethodSpec, maps: Tensor, delta: Tensor) -> Tensor:
     """``sign(Δ) · maps`` (P, H, W) for signed methods, ``maps`` for non-negative ones (DAAF's
     maps are |·| by construction): the part that argues for the change Δ is positive."""
@@ -456,6 +472,7 @@ def counterfactual_game(
             hit = pointing_game(m, masks)
             # the faithfulness report's score of the same map: energy on the person mask
             on_person = energy_in_mask(m, person)
+            top = top_k_precision(m, masks)
             for i, row in enumerate(rows.itertuples()):
                 records.append(
                     {
@@ -472,6 +489,7 @@ def counterfactual_game(
                         "energy": float(energy[i]),
                         "chance": float(chance[i]),
                         "pointing": bool(hit[i]),
+                        "top_k": float(top[i]),
                         "person_energy": float(on_person[i]),
                         "person_chance": float(person_chance[i]),
                     }
@@ -579,6 +597,7 @@ def summarize(rows: pd.DataFrame) -> pd.DataFrame:
                 "chance": chance,
                 "energy_over_chance": energy / chance if chance > 0 else np.nan,
                 "pointing": kept.pointing.mean() if len(kept) else np.nan,
+                "top_k": kept.top_k.mean(),
                 "person_energy": kept.person_energy.mean(),
                 "person_chance": kept.person_chance.mean(),
             }
