@@ -122,7 +122,7 @@ def average_aams(aams: Tensor, labels: np.ndarray | Tensor, top_fraction: float 
         image qualifies or the sum is constant).
     """
     n, m, h, w = aams.shape
-    labels = torch.as_tensor(np.asarray(labels))
+    labels = torch.as_tensor(np.array(labels))  # a copy: read-only inputs (pandas) are fine
     if labels.shape != (n, m):
         raise ValueError(f"labels {tuple(labels.shape)} must be (N, M) = ({n}, {m})")
     flat = aams.reshape(n, m, h * w)
