@@ -154,6 +154,7 @@ def faithfulness_report(
     from workbench.data.dataset import ReIDDataset
     from workbench.data.transforms import build_transforms
     from workbench.device import resolve_device
+    from workbench.evaluate.distance import pair_distance, ranking_metric
     from workbench.models.base import eval_mode
     from workbench.models.inputs import check_input_size
 
@@ -166,6 +167,7 @@ def faithfulness_report(
             )
     dev = resolve_device(device)
     model = model.to(dev)
+    metric = ranking_metric(model)  # deletion / insertion move the ranking's own distance
     with eval_mode(model):  # the mode the model came in is restored
         if input_size is None:
             card = getattr(model, "card", None) or {}
@@ -207,7 +209,7 @@ def faithfulness_report(
                 top_part = parts.flatten(1).gather(1, top[:, None])[:, 0]
 
                 def dist(x: torch.Tensor, partner: torch.Tensor = partner) -> torch.Tensor:
-                    return (model(x) - partner).norm(dim=1)
+                    return pair_distance(model(x), partner, metric)  # the ranking's distance
 
                 if curves:
                     noise = torch.rand(maps.shape, generator=gen).to(dev)
