@@ -17,11 +17,14 @@ from typing import Any
 
 from workbench import __version__
 from workbench.cli_support import (
+    figure_formats,
     json_object,
     non_negative_int,
     output_dir,
     output_file,
+    positive_float,
     positive_int,
+    role_weights,
     run_guarded,
 )
 
@@ -93,16 +96,10 @@ def _train(args: argparse.Namespace) -> int:
 
 def _load_weights(args: argparse.Namespace) -> Any:
     """A shipped name / card / safetensors+card, or a BoT / FastReID / torchreid file to import."""
-    from workbench.pretrained import load_pretrained
+    from workbench.pretrained import load_weights
 
-    path = Path(args.weights)
-    has_card = path.suffix == ".json" or path.with_suffix(".json").exists()
-    if args.source or (path.is_file() and not has_card):
-        from workbench.models import import_checkpoint
-
-        extra = {"input_size": tuple(args.input_size)} if args.input_size else {}
-        return import_checkpoint(path, args.source, **extra)
-    return load_pretrained(args.weights)
+    extra = {"input_size": tuple(args.input_size)} if args.input_size else {}
+    return load_weights(args.weights, source=args.source, **extra)
 
 
 def _target_config(target: str, model_config: dict) -> dict:
@@ -186,7 +183,7 @@ def _explain(args: argparse.Namespace) -> int:
 
     params = _tuples(args.params or {})  # JSON has lists; captum wants shapes as tuples
     model = load_pretrained(args.weights)
-    split = load_split(args.data)
+    split = load_split(_data_root(args))
     if args.counterfactual:
         return _counterfactual_game(args, model, split, params)
     report = faithfulness_report(
@@ -254,29 +251,57 @@ def _zoo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _data_root(args: argparse.Namespace) -> str:
+    """``--data``, or the default synthetic dataset (rendered on first use, saying so)."""
+    if args.data is not None:
+        return args.data
+    from workbench.data.synth import ensure_default_dataset
+
+    return str(ensure_default_dataset(log=print))
+
+
 def _figures(args: argparse.Namespace) -> int:
     from workbench.viz.figures import list_figures, make_figures
 
     if args.list:
         for r in list_figures():
             needs = ", ".join([*r.needs, *(f"[{o}]" for o in r.optional)])  # [optional]
-            print(f"{r.name:18s} {r.paper:18s} {r.figure:13s} needs {needs:28s} {r.what}")
+            data = ", ".join([*r.requires, *(f"[{u}]" for u in r.uses)])
+            print(
+                f"{r.name:18s} {r.paper:18s} {r.figure:13s} needs {needs:28s} "
+                f"data {data or '-':22s} {r.what}"
+            )
         return 0
+    if args.from_sidecar is not None:
+        if args.names or args.all or args.weights or args.data:
+            raise SystemExit(
+                "workbench figures --from SIDECAR: the sidecar names the figure, weights and data; "
+                "pass only --out (default: beside the sidecar) and --device"
+            )
+        from workbench.viz.figures.sidecar import redraw
+
+        files = redraw(args.from_sidecar, args.out, device=args.device, log=print)
+        return 0 if files else 1
     if not args.all and not args.names:
-        raise SystemExit("workbench figures: name figures, or pass --all or --list")
+        raise SystemExit("workbench figures: name figures, or pass --all, --list or --from")
     from workbench.data.readers import load_split
 
-    split = load_split(args.data)
+    split = load_split(_data_root(args))
+    out = args.out or "outputs/figures"
     made = make_figures(
         None if args.all else args.names,
         split,
-        args.out,
+        out,
+        weights=dict(args.weights or []),
         seed=args.seed,
-        device=args.device,
+        device=args.device or "auto",
+        formats=args.format,
+        dpi=args.dpi,
         progress=not args.quiet,
     )
-    print(f"{len(made)} figure(s) written to {args.out} (PDF + PNG)")
-    return 0
+    print(f"{len(made)} figure(s) written to {out} ({', '.join(args.format)}, + a .json sidecar)")
+    asked = [] if args.all else list(dict.fromkeys(args.names))
+    return 1 if len(made) < len(asked) else 0  # a named figure skipped or refused
 
 
 def _aam_eval(args: argparse.Namespace) -> int:
@@ -493,7 +518,12 @@ def build_parser() -> argparse.ArgumentParser:
         "explain", help="score a method's heat maps on a split against the person masks"
     )
     p.add_argument("--weights", required=True, help="shipped weights name or .safetensors path")
-    p.add_argument("--data", required=True, help="dataset root with masks (e.g. data/synth)")
+    p.add_argument(
+        "--data",
+        default=None,
+        help="dataset root with masks (default: the synthetic dataset in data/synth, rendered "
+        "on first use)",
+    )
     p.add_argument("--method", default="gradcam", help="explanation method (workbench list)")
     p.add_argument("--layer", default=None, help="layer name from the model's layer_info")
     p.add_argument(
@@ -522,14 +552,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(handler=_explain)
 
-    p = sub.add_parser("figures", help="paper figures from code (PDF + PNG per figure)")
+    p = sub.add_parser("figures", help="paper figures from code, on any weights and data")
     p.add_argument("names", nargs="*", help="figure names (see --list)")
     p.add_argument("--all", action="store_true", help="every figure whose weights are shipped")
     p.add_argument("--list", action="store_true", help="name, paper, figure, what it needs")
-    p.add_argument("--data", default="data/synth", help="dataset root (the synthetic test split)")
-    p.add_argument("--out", default="outputs/figures", type=output_dir, help="output folder")
+    p.add_argument(
+        "--weights",
+        nargs="+",
+        type=role_weights,
+        default=None,
+        metavar="ROLE=NAME_OR_PATH",
+        help="the model of a role (bot, daaf, sa, ...; see --list): a shipped name, a card or "
+        ".safetensors path, or a BoT/FastReID/torchreid checkpoint (default: the shipped ones)",
+    )
+    p.add_argument(
+        "--data",
+        default=None,
+        help="dataset root (default: the synthetic dataset in data/synth, rendered on first use)",
+    )
+    p.add_argument(
+        "--out",
+        default=None,
+        type=output_dir,
+        help="output folder (default outputs/figures; with --from: beside the sidecar)",
+    )
+    p.add_argument(
+        "--format",
+        type=figure_formats,
+        default=("pdf", "png"),
+        help="comma-separated: pdf, png, svg (default pdf,png)",
+    )
+    p.add_argument("--dpi", type=positive_float, default=None, help="PNG resolution (default 200)")
+    p.add_argument(
+        "--from",
+        dest="from_sidecar",
+        default=None,
+        metavar="SIDECAR",
+        help="redraw the figure of a NAME.json sidecar (same weights, data, seed, format)",
+    )
     p.add_argument("--seed", type=int, default=0, help="which images are shown")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    p.add_argument("--device", default=None, help="auto | cpu | cuda (default auto)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(handler=_figures)
 

@@ -186,3 +186,34 @@ def positive_int(value: str) -> int:
     if n < 1:
         raise argparse.ArgumentTypeError(f"{n}: need 1 or more")
     return n
+
+
+def positive_float(value: str) -> float:
+    try:
+        x = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if not x > 0:
+        raise argparse.ArgumentTypeError(f"{value}: need a positive number")
+    return x
+
+
+def role_weights(value: str) -> tuple[str, str]:
+    """``ROLE=NAME_OR_PATH`` (``workbench figures --weights``) as ``(role, name_or_path)``."""
+    role, sep, weights = value.partition("=")
+    if not sep or not role or not weights:
+        raise argparse.ArgumentTypeError(
+            f"{value!r}: write ROLE=NAME_OR_PATH, e.g. bot=bot_r18w16_256 or "
+            f"bot=logs/market1501/model_final.pth (roles: workbench figures --list)"
+        )
+    return role.strip(), weights.strip()
+
+
+def figure_formats(value: str) -> tuple[str, ...]:
+    """``pdf,png,svg`` (``workbench figures --format``) as a tuple, checked."""
+    from workbench.viz.figures.style import check_formats
+
+    try:
+        return check_formats(value)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None

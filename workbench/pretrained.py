@@ -204,6 +204,43 @@ def build_model_with_target(name: str, **config: Any) -> nn.Module:
     return cls(build_config(name, **config), target=target)
 
 
+def _is_foreign_checkpoint(path: Path) -> bool:
+    """A file of another codebase (no workbench card beside it or given)."""
+    has_card = path.suffix == CARD_SUFFIX or path.with_suffix(CARD_SUFFIX).exists()
+    return path.is_file() and not has_card
+
+
+def load_weights(
+    name_or_path: str | Path,
+    device: str | torch.device = "cpu",
+    source: str | None = None,
+    **import_config: Any,
+) -> nn.Module:
+    """Any weights a user can name: a shipped name, a card or ``.safetensors`` path
+    (:func:`load_pretrained`, sha256 checked), or a BoT / FastReID / torchreid checkpoint
+    (:func:`workbench.models.import_checkpoint` with ``source`` and ``import_config``).
+
+    The model's ``card`` always holds ``name`` and the ``sha256`` of the file read.
+    """
+    path = Path(name_or_path)
+    if source is not None or _is_foreign_checkpoint(path):
+        from workbench.models import import_checkpoint
+
+        model = import_checkpoint(path, source, **import_config)
+        model.card["sha256"] = sha256_file(path)  # type: ignore[index]
+        return model.to(device).eval()
+    return load_pretrained(name_or_path, device)
+
+
+def weights_sha256(name_or_path: str | Path) -> str:
+    """The sha256 of the file :func:`load_weights` reads for ``name_or_path`` (its card's for
+    shipped weights, which loading verifies), without loading it."""
+    path = Path(name_or_path)
+    if _is_foreign_checkpoint(path):
+        return sha256_file(path)
+    return find_card(name_or_path)["sha256"]
+
+
 def _build_and_load(weights: Path, architecture: str, model_config: dict[str, Any]) -> nn.Module:
     """The model a card names, with the float32 copy of the tensors in ``weights``."""
     from safetensors import SafetensorError

@@ -7,7 +7,7 @@ Modules: ``identity`` (attributes and looks), ``body`` (walking skeleton), ``dra
 ``plan`` (split and names), ``generate`` (parallel writing).
 """
 
-from workbench.data.synth.generate import ensure_synthetic, generate
+from workbench.data.synth.generate import ensure_default_dataset, ensure_synthetic, generate
 from workbench.data.synth.summary import SynthSummary
 
-__all__ = ["SynthSummary", "ensure_synthetic", "generate"]
+__all__ = ["SynthSummary", "ensure_default_dataset", "ensure_synthetic", "generate"]

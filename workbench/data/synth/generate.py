@@ -29,7 +29,7 @@ import shutil
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import cv2
@@ -388,3 +388,33 @@ def ensure_synthetic(
         root, ids=ids, seed=seed, height=height, width=width, progress=progress, domain=domain
     )
     return root, summary
+
+
+#: where ``workbench figures`` / ``explain`` / ``demo`` look for data when given none
+DEFAULT_ROOT = Path("data/synth")
+
+
+def ensure_default_dataset(
+    root: str | Path = DEFAULT_ROOT, log: Callable[[str], None] = print
+) -> Path:
+    """The default synthetic dataset for commands run without ``--data``, saying which.
+
+    A complete synthetic dataset already in ``root`` is used as it is (whatever its seed or
+    size, e.g. the demo's); otherwise the default one (``DEFAULT_IDS`` identities, seed 0,
+    256×128) is rendered there first, with a progress bar.
+    """
+    root = Path(root)
+    meta_path = root / META_FILE
+    if meta_path.exists():
+        meta = json.loads(meta_path.read_text())
+        if _is_complete(root, meta):
+            log(
+                f"no --data given: using the synthetic dataset in {root} ({meta['ids']} identities)"
+            )
+            return root
+    log(
+        f"no --data given: rendering the default synthetic dataset ({DEFAULT_IDS} identities, "
+        f"seed 0, 256×128) into {root}; once — later runs reuse it"
+    )
+    ensure_synthetic(root)
+    return root

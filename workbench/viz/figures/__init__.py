@@ -1,13 +1,42 @@
 """Paper figures from code: one recipe per figure of the five papers (one file per paper).
 
 Each recipe is a function ``recipe(models, split, *, seed=0) -> matplotlib Figure`` registered
-with :func:`register_figure`: its name, the paper and figure it reproduces, and the shipped
-weights it needs. ``make_figures`` loads what each needs, skips (with the command that would
-train it) what is not shipped, and saves a PDF and a PNG per figure::
+with :func:`register_figure`, which declares what it draws from:
+
+* ``needs`` / ``optional``: the *roles* of the models it shows (keys of :data:`WEIGHTS`, e.g.
+  ``"bot"``, ``"daaf"``). :data:`ROLE_MODELS` says which architecture each role must be
+  (``None``: any ReID embedding model, such as an imported BoT / FastReID / torchreid file).
+  ``make_figures(weights={role: name_or_path})`` / ``--weights ROLE=NAME_OR_PATH`` replaces the
+  shipped weights of a role with a shipped name, an exported card or any checkpoint
+  :func:`workbench.pretrained.load_weights` reads.
+* ``requires``: dataset annotations it cannot draw without (names of
+  :data:`~workbench.viz.figures.samples.DATA_INPUTS`: ``"masks"``, ``"keypoints"``,
+  ``"attributes"``). On a dataset without one, ``make_figures`` refuses the figure with one line
+  naming what is missing, and draws the others.
+* ``uses``: annotations it draws when the dataset has them and does without otherwise (the
+  recipe checks ``samples.has_input(split, name)`` or each sample's ``parts`` / ``keypoints`` and
+  says in its title what it left out; it never draws an empty panel).
+
+A new recipe is one decorated function in its paper's file (listed in ``_RECIPE_FILES``)::
+
+    @register_figure(
+        "mypaper_fig3", paper="My paper", figure="Fig. 3", needs=["bot"],
+        requires=["masks"], uses=["keypoints"],
+        what="one line: what the figure shows",
+    )
+    def mypaper_fig3(models, split, *, seed=0): ...
+
+``make_figures`` loads what each needs, skips (with the command that would train it) what is not
+shipped, refuses what the data or the given weights cannot serve, and saves each figure in the
+asked formats with a JSON sidecar (:mod:`~workbench.viz.figures.sidecar`: weights and their
+sha256, data root, seed, recipe, versions) from which ``workbench figures --from SIDECAR``
+redraws it byte for byte::
 
     workbench figures --list
     workbench figures --all --data data/synth --out outputs/figures
     workbench figures daaf_fig9 sa_fig5 --out outputs/figures
+    workbench figures ranklist_heatmaps --weights bot=model_final.pth --data MYDATA --format png,svg
+    workbench figures --from outputs/figures/ranklist_heatmaps.json --out redrawn
 """
 
 from __future__ import annotations
@@ -24,6 +53,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ONE_PER_PAPER",
+    "ROLE_MODELS",
     "WEIGHTS",
     "FigureRecipe",
     "Models",
@@ -50,6 +80,21 @@ WEIGHTS: dict[str, str] = {
     "interpreter_n1": "interpreter_bot256_n1",
     "interpreter_n5": "interpreter_bot256_n5",
 }
+#: the architecture (registry name) a role's model must be; None: any ReID embedding model
+#: (a BoT-family network, an imported BoT / FastReID / torchreid checkpoint, a wrapped one)
+ROLE_MODELS: dict[str, str | None] = {
+    "bot": None,
+    "daaf": "daaf",
+    "sa": "sa",
+    "sa_plain": "sa",
+    "rga": "rga",
+    "rga_norel": "rga",
+    "rga_cbam": "rga",
+    "ianet": "ianet",
+    "interpreter": "interpreter",
+    "interpreter_n1": "interpreter",
+    "interpreter_n5": "interpreter",
+}
 _RECIPE_FILES = ("beyond", "pairs", "daaf", "sa", "rga", "ianet", "aam", "counterfactual")
 #: the quickest figure of each paper, and the explained rank list (notebook 10; ~30 s in all)
 ONE_PER_PAPER = (
@@ -71,6 +116,8 @@ class FigureRecipe:
     what: str
     fn: Callable[..., Any]
     optional: tuple[str, ...] = ()  # roles drawn too when their weights are shipped
+    requires: tuple[str, ...] = ()  # dataset annotations it cannot draw without (DATA_INPUTS)
+    uses: tuple[str, ...] = ()  # annotations drawn when the dataset has them
 
 
 _FIGURES: dict[str, FigureRecipe] = {}
@@ -84,16 +131,32 @@ def register_figure(
     needs: Sequence[str],
     what: str,
     optional: Sequence[str] = (),
+    requires: Sequence[str] = (),
+    uses: Sequence[str] = (),
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Decorator: register ``fn(models, split, *, seed=0) -> Figure`` under ``name``."""
+    """Decorator: register ``fn(models, split, *, seed=0) -> Figure`` under ``name``.
+
+    ``needs`` / ``optional``: model roles (:data:`WEIGHTS`); ``requires`` / ``uses``: dataset
+    annotations (:data:`~workbench.viz.figures.samples.DATA_INPUTS`); see the module docstring.
+    """
+    from workbench.viz.figures.samples import DATA_INPUTS
+
     unknown = [n for n in (*needs, *optional) if n not in WEIGHTS]
     if unknown:
         raise ValueError(f"figure {name!r} needs unknown roles {unknown}; known: {sorted(WEIGHTS)}")
+    unknown = [n for n in (*requires, *uses) if n not in DATA_INPUTS]
+    if unknown:
+        raise ValueError(
+            f"figure {name!r} declares unknown dataset inputs {unknown}; known: {list(DATA_INPUTS)}"
+        )
 
     def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
         if name in _FIGURES:
             raise ValueError(f"figure {name!r} is registered twice")
-        _FIGURES[name] = FigureRecipe(name, paper, figure, tuple(needs), what, fn, tuple(optional))
+        _FIGURES[name] = FigureRecipe(
+            name, paper, figure, tuple(needs), what, fn, tuple(optional), tuple(requires),
+            tuple(uses),
+        )  # fmt: skip
         return fn
 
     return decorator
@@ -147,47 +210,111 @@ def _train_hint(role: str) -> str:
     )
 
 
+def _wrong_model(recipe: FigureRecipe, role: str, model: Any, given: str | None) -> str | None:
+    """Why ``model`` cannot play ``role`` in ``recipe`` (its architecture), or None."""
+    wanted = ROLE_MODELS.get(role)
+    actual = getattr(model, "model_name", "") or type(model).__name__
+    if wanted is None or actual == wanted:
+        return None
+    what = f"--weights {role}={given}" if given is not None else f"the model given as {role}"
+    source = (getattr(model, "card", None) or {}).get("source")
+    kind = f"a {actual} model" + (f" (imported from {source})" if source else "")
+    anyone = [r.name for r in _FIGURES.values() if any(ROLE_MODELS[n] is None for n in r.needs)]
+    return (
+        f"role {role} must be a {wanted} model and {what} is {kind}; figures that take any "
+        f"ReID model (as {', '.join(sorted({n for n, m in ROLE_MODELS.items() if m is None}))}): "
+        f"{', '.join(anyone)}"
+    )
+
+
 def make_figures(
     names: Sequence[str] | None,
     split: Any,
     out: str | Path,
     *,
     models: Mapping[str, Any] | None = None,
+    weights: Mapping[str, str | Path] | None = None,
     seed: int = 0,
     device: str = "auto",
+    formats: str | Sequence[str] = ("pdf", "png"),
+    dpi: float | None = None,
+    optional_roles: Sequence[str] | None = None,
     progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> dict[str, list[Path]]:
-    """Make the named figures (all with ``None``); returns ``{name: [pdf, png]}`` of those made.
+    """Make the named figures (all with ``None``); returns ``{name: [one file per format]}``.
 
-    ``models`` maps roles to ready models (tests, notebooks); missing roles are loaded from the
-    shipped weights, and a figure whose weights are not shipped is skipped with a message naming
-    the command that trains them.
+    Args:
+        models: roles → ready models (tests, notebooks; a sidecar cannot redraw these).
+        weights: roles → a shipped name, a card / ``.safetensors`` path or a BoT / FastReID /
+            torchreid checkpoint (:func:`~workbench.pretrained.load_weights`), for the user's
+            own model; roles in neither mapping load the shipped :data:`WEIGHTS`.
+        formats: ``"pdf,png,svg"`` or a sequence of them; ``dpi``: of PNG (default 200).
+        optional_roles: the recipes' optional roles to draw (default: those given or shipped).
+
+    A figure whose weights are not shipped is skipped with a line naming the command that
+    trains them; one whose role gets a model of the wrong architecture, or whose dataset lacks
+    an annotation it ``requires``, is refused with one line saying what is missing. Each figure
+    gets a sidecar ``out/NAME.json`` (:mod:`~workbench.viz.figures.sidecar`).
     """
     from tqdm.auto import tqdm
 
     from workbench.device import resolve_device
-    from workbench.pretrained import list_pretrained, load_pretrained
-    from workbench.viz.figures.style import figure_style, save_figure
+    from workbench.pretrained import list_pretrained, load_weights
+    from workbench.viz.figures.samples import missing_inputs
+    from workbench.viz.figures.sidecar import weights_record, write_sidecar
+    from workbench.viz.figures.style import check_formats, figure_style, save_figure
 
     recipes = list_figures() if names is None else [get_figure(n) for n in names]
+    formats = check_formats(formats)
+    given = {str(k): str(v) for k, v in (weights or {}).items()}
+    used = {r for recipe in recipes for r in (*recipe.needs, *recipe.optional)}
+    for role in given:
+        if role not in WEIGHTS:
+            raise ValueError(f"--weights {role}=...: no role {role!r}; roles: {', '.join(WEIGHTS)}")
+        if role not in used:
+            raise ValueError(
+                f"--weights {role}=...: none of the figures asked for shows role {role!r}; they "
+                f"show {', '.join(sorted(used))}"
+            )
     shipped = {c["name"] for c in list_pretrained()}
     dev = resolve_device(device)
     cache: dict[str, Any] = dict(models or {})
+    records = {role: weights_record(m, None) for role, m in cache.items()}
     made: dict[str, list[Path]] = {}
+    where = getattr(split, "root", None) or getattr(split, "name", "the dataset")
     for recipe in tqdm(recipes, desc="figures", disable=not progress, leave=False):
-        missing = [r for r in recipe.needs if r not in cache and WEIGHTS[r] not in shipped]
+        head = f"{recipe.name} ({recipe.paper} {recipe.figure})"
+        have = set(cache) | set(given)
+        missing = [r for r in recipe.needs if r not in have and WEIGHTS[r] not in shipped]
         if missing:
             hints = "; ".join(f"{WEIGHTS[r]}: {_train_hint(r)}" for r in missing)
-            log(f"skipped {recipe.name} ({recipe.paper} {recipe.figure}): not shipped — {hints}")
+            log(f"skipped {head}: not shipped — {hints}")
             continue
-        extra = [r for r in recipe.optional if r in cache or WEIGHTS[r] in shipped]
-        for role in (*recipe.needs, *extra):
+        lacking = missing_inputs(split, recipe.requires)
+        if lacking:
+            log(f"refused {head}: it needs {' and '.join(lacking)}, which {where} does not have")
+            continue
+        if optional_roles is None:
+            extra = [r for r in recipe.optional if r in have or WEIGHTS[r] in shipped]
+        else:
+            extra = [r for r in recipe.optional if r in optional_roles]
+        roles = (*recipe.needs, *extra)
+        for role in roles:
             if role not in cache:
-                cache[role] = load_pretrained(WEIGHTS[role]).to(dev).eval()
+                spec = given.get(role, WEIGHTS[role])
+                cache[role] = load_weights(spec, dev)
+                records[role] = weights_record(cache[role], spec)
+        wrong = [w for r in roles if (w := _wrong_model(recipe, r, cache[r], given.get(r)))]
+        if wrong:
+            log(f"refused {head}: {wrong[0]}")
+            continue
         t0 = time.perf_counter()
         with figure_style():
-            fig = recipe.fn({r: cache[r] for r in (*recipe.needs, *extra)}, split, seed=seed)
-        made[recipe.name] = save_figure(fig, out, recipe.name)
-        log(f"{recipe.name} ({recipe.paper} {recipe.figure}): {time.perf_counter() - t0:.1f} s")
+            fig = recipe.fn({r: cache[r] for r in roles}, split, seed=seed)
+        files = save_figure(fig, out, recipe.name, formats, dpi)
+        write_sidecar(files, recipe, weights={r: records[r] for r in roles}, split=split,
+                      seed=seed, device=dev, dpi=dpi)  # fmt: skip
+        made[recipe.name] = files
+        log(f"{head}: {time.perf_counter() - t0:.1f} s")
     return made

@@ -38,15 +38,16 @@ def _unit_bar(fig, label: str) -> None:
 def _attribute_vectors(split, pids) -> np.ndarray | None:
     """(N, A) schema attribute vectors of ``pids`` from the split's attribute file, or None."""
     from workbench.data.attributes import load_attributes
+    from workbench.viz.figures.samples import has_input
 
-    if getattr(split, "root", None) is None:
+    if not has_input(split, "attributes"):
         return None
     table = load_attributes(split.root, "test")
     return np.stack([table.loc[int(p)].to_numpy(dtype=np.int64) for p in pids])
 
 
 @register_figure(
-    "aam_fig1", paper="AAM", figure="Fig. 1/4", needs=["interpreter"],
+    "aam_fig1", paper="AAM", figure="Fig. 1/4", needs=["interpreter"], uses=["attributes"],
     what="a query and its true match: the distance split into the top-3 attributes with their AAMs",
 )  # fmt: skip
 def aam_fig1(models: Models, split: Split, *, seed: int = 0, k: int = 3) -> Figure:
@@ -72,7 +73,8 @@ def aam_fig1(models: Models, split: Split, *, seed: int = 0, k: int = 3) -> Figu
     fig = plot_pair_explanation(ex)
     fig.suptitle(
         f"AAM Fig. 1/4: distance {ex.distance:.2f} (distilled {ex.distilled:.2f}) split into "
-        f"attributes; top {k} with their AAMs (share of the distance · ground truth)",
+        f"attributes; top {k} with their AAMs (share of the distance"
+        + (" · ground truth)" if attrs is not None else "; no attribute file in the data)"),
         fontsize=8,
     )
     fig.tight_layout(rect=(0, 0, 1, 0.96))
@@ -82,6 +84,7 @@ def aam_fig1(models: Models, split: Split, *, seed: int = 0, k: int = 3) -> Figu
 
 @register_figure(
     "aam_supp_fig2", paper="AAM", figure="supp. Fig. 2", needs=["interpreter"],
+    requires=["attributes"],
     what="average positive and negative AAM of every attribute over the query images",
 )  # fmt: skip
 def aam_supp_fig2(models: Models, split: Split, *, seed: int = 0, limit: int = 400) -> Figure:

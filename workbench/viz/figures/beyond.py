@@ -88,6 +88,7 @@ def ranklist_heatmaps(
     figure="faithfulness",
     needs=["bot"],
     optional=["daaf", "sa", "rga", "ianet"],
+    requires=["masks"],
     what="energy of Grad-CAM on the person mask per model and layer, against its chance level",
 )
 def faithfulness_panel(

@@ -108,10 +108,14 @@ def _group_names(model) -> list[list[str]]:
 
 
 @register_figure(
-    "daaf_fig78", paper="DAAF", figure="Fig. 7–8", needs=["daaf"],
-    what="HAB mask and PAB keypoint outputs at inference beside the ground-truth mask and keypoints",
+    "daaf_fig78", paper="DAAF", figure="Fig. 7–8", needs=["daaf"], uses=["masks", "keypoints"],
+    what="HAB mask and PAB keypoint outputs at inference beside the ground-truth mask and "
+    "keypoints (where the dataset has them)",
 )  # fmt: skip
 def daaf_fig78(models: Models, split: Split, *, seed: int = 0, n: int = 4) -> Figure:
+    """Columns: GT parts (if the images have masks), HAB mask (if the model has the holistic
+    branch), GT keypoints (if annotated), PAB. A dataset without an annotation loses its column,
+    and the title says so, rather than showing a blank ground-truth panel."""
     from workbench.explain import explain
 
     model = models["daaf"]
@@ -120,30 +124,41 @@ def daaf_fig78(models: Models, split: Split, *, seed: int = 0, n: int = 4) -> Fi
     has_mask = exp.names[0] == "mask"
     mask = torch.sigmoid(exp.maps[:, 0]) if has_mask else None
     keypoints = exp.maps[:, 1:] if has_mask else exp.maps
-    fig, axes = grid(n, 4, tile=(1.15, 1.8), title="DAAF Fig. 7–8: branch outputs vs ground truth")
+    gt_parts = any(s.parts is not None for s in samples)
+    gt_points = any(s.keypoints is not None for s in samples)
+    columns = [c for c, on in (("parts", gt_parts), ("mask", has_mask), ("points", gt_points),
+                               ("pab", True)) if on]  # fmt: skip
+    lacking = [w for w, on in (("masks", gt_parts), ("keypoints", gt_points)) if not on]
+    title = "DAAF Fig. 7–8: branch outputs"
+    if len(lacking) == 2:
+        title += "\n(no ground truth: the data has no masks or keypoints)"
+    else:
+        title += " vs ground truth" + (f"\n(the data has no {lacking[0]})" if lacking else "")
+    fig, axes = grid(n, len(columns), tile=(1.15, 1.8), title=title)
+    col = {c: j for j, c in enumerate(columns)}
     unit = Scale(0.0, 1.0)
     kp_scale = shared_scale(keypoints.amax(1))
     for i, s in enumerate(samples):
         first = i == 0
-        if s.parts is not None:
-            image_tile(axes[i][0], overlay_parts(s.rgb, s.parts), "GT parts" if first else None)
+        if gt_parts and s.parts is not None:
+            image_tile(axes[i][col["parts"]], overlay_parts(s.rgb, s.parts),
+                       "GT parts" if first else None)  # fmt: skip
+        elif gt_parts:
+            image_tile(axes[i][col["parts"]], s.rgb, "no GT parts")
         if mask is not None:
-            heat_tile(
-                axes[i][1], s.rgb, mask[i], unit, "HAB mask\n(probability)" if first else None
-            )
-        image_tile(axes[i][2], s.rgb, "GT keypoints" if first else None)
-        if s.keypoints is not None:
-            draw_keypoints(axes[i][2], s.keypoints)
-        heat_tile(
-            axes[i][3],
-            s.rgb,
-            keypoints[i].amax(0),
-            kp_scale,
-            "PAB\n(max over keypoints)" if first else None,
-        )
+            heat_tile(axes[i][col["mask"]], s.rgb, mask[i], unit,
+                      "HAB mask\n(probability)" if first else None)  # fmt: skip
+        if gt_points:
+            has = s.keypoints is not None
+            image_tile(axes[i][col["points"]], s.rgb,
+                       ("GT keypoints" if first else None) if has else "no GT keypoints")  # fmt: skip
+            if has:
+                draw_keypoints(axes[i][col["points"]], s.keypoints)
+        heat_tile(axes[i][col["pab"]], s.rgb, keypoints[i].amax(0), kp_scale,
+                  "PAB\n(max over keypoints)" if first else None)  # fmt: skip
     if mask is not None:
-        colour_bar(fig, [axes[i][1] for i in range(n)], unit)
-    colour_bar(fig, [axes[i][3] for i in range(n)], kp_scale)
+        colour_bar(fig, [axes[i][col["mask"]] for i in range(n)], unit)
+    colour_bar(fig, [axes[i][col["pab"]] for i in range(n)], kp_scale)
     return fig
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -10,7 +11,62 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-__all__ = ["Sample", "batch", "load_samples", "matched_subsplit", "pick_rows"]
+__all__ = [
+    "DATA_INPUTS",
+    "Sample",
+    "batch",
+    "has_input",
+    "load_samples",
+    "matched_subsplit",
+    "missing_inputs",
+    "pick_rows",
+]
+
+
+def _has_column(column: str) -> Callable[[Any], bool]:
+    def has(split: Any) -> bool:
+        q = split.query
+        return column in q.columns and bool(q[column].notna().any())
+
+    return has
+
+
+def _has_attributes(split: Any) -> bool:
+    from workbench.data.attributes import find_attribute_file
+
+    root = getattr(split, "root", None)
+    if root is None:
+        return False
+    try:
+        find_attribute_file(root)
+    except FileNotFoundError:
+        return False
+    except ValueError:  # two attribute files: there are attributes (loading asks which)
+        return True
+    return True
+
+
+#: the dataset annotations a recipe can declare (``register_figure(requires=..., uses=...)``):
+#: name -> (what it is and where the reader finds it, whether a split has it). A new kind of
+#: annotation is one line here.
+DATA_INPUTS: dict[str, tuple[str, Callable[[Any], bool]]] = {
+    "masks": ("person/part masks (masks/<folder>/<image>.png)", _has_column("mask_path")),
+    "keypoints": ("keypoints (keypoints/<folder>.csv, 17 COCO points)", _has_column("keypoints")),
+    "attributes": (
+        "an attribute file (market_attribute.mat / duke_attribute.mat)",
+        _has_attributes,
+    ),
+}
+
+
+def has_input(split: Any, name: str) -> bool:
+    """Whether the split's query images have the annotation ``name`` (:data:`DATA_INPUTS`)."""
+    return DATA_INPUTS[name][1](split)
+
+
+def missing_inputs(split: Any, names: Sequence[str]) -> list[str]:
+    """The annotations of ``names`` that the split lacks, described for a user."""
+    return [DATA_INPUTS[n][0] for n in names if not has_input(split, n)]
 
 
 @dataclass

@@ -24,7 +24,9 @@ if TYPE_CHECKING:
 Colour = tuple[int, int, int] | str  # RGB 0..255 or a matplotlib colour name
 
 __all__ = [
+    "FORMATS",
     "STYLE",
+    "check_formats",
     "colour_bar",
     "figure_style",
     "grid",
@@ -44,7 +46,11 @@ STYLE = {
     "savefig.bbox": "tight",
     "savefig.pad_inches": 0.03,
     "pdf.fonttype": 42,  # editable text in the PDF
+    "svg.hashsalt": "workbench",  # the SVG's element ids: the same on every run
 }
+FORMATS = ("pdf", "png", "svg")
+# no creation date in the files: a figure redrawn from its sidecar is the same bytes
+_METADATA = {"pdf": {"CreationDate": None}, "svg": {"Date": None}, "png": {}}
 
 
 @contextmanager
@@ -124,12 +130,35 @@ def colour_bar(
         bar.set_label(label, fontsize=6)
 
 
-def save_figure(fig: Figure, out: str | Path, name: str) -> list[Path]:
-    """Write ``out/name.pdf`` and ``out/name.png``; returns both paths."""
+def check_formats(formats: str | Sequence[str]) -> tuple[str, ...]:
+    """``"pdf,png"`` or ``["pdf", "png"]`` as a tuple of known formats (:data:`FORMATS`)."""
+    items = formats.split(",") if isinstance(formats, str) else list(formats)
+    out = tuple(dict.fromkeys(f.strip().lower().lstrip(".") for f in items if f.strip()))
+    unknown = [f for f in out if f not in FORMATS]
+    if unknown or not out:
+        raise ValueError(
+            f"figure formats {list(items)}: need one or more of {', '.join(FORMATS)}, "
+            f"comma-separated (e.g. --format pdf,png)"
+        )
+    return out
+
+
+def save_figure(
+    fig: Figure,
+    out: str | Path,
+    name: str,
+    formats: str | Sequence[str] = ("pdf", "png"),
+    dpi: float | None = None,
+) -> list[Path]:
+    """Write ``out/name.<format>`` for each of ``formats`` at ``dpi`` (default
+    ``STYLE["savefig.dpi"]``); returns the paths. No dates are written into the files, so the
+    same figure drawn twice is the same bytes."""
+    if dpi is not None and not dpi > 0:
+        raise ValueError(f"dpi={dpi}: need a positive number of dots per inch (e.g. 300)")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    paths = [out / f"{name}.pdf", out / f"{name}.png"]
+    paths = [out / f"{name}.{f}" for f in check_formats(formats)]
     with figure_style():
         for path in paths:
-            fig.savefig(path)
+            fig.savefig(path, dpi=dpi or STYLE["savefig.dpi"], metadata=_METADATA[path.suffix[1:]])
     return paths
