@@ -300,14 +300,16 @@ def make_figures(
         else:
             extra = [r for r in recipe.optional if r in optional_roles]
         roles = (*recipe.needs, *extra)
-        for role in roles:
+        wrong = None
+        for role in sorted(roles, key=lambda r: r not in given):  # the user's weights first
             if role not in cache:
                 spec = given.get(role, WEIGHTS[role])
                 cache[role] = load_weights(spec, dev)
                 records[role] = weights_record(cache[role], spec)
-        wrong = [w for r in roles if (w := _wrong_model(recipe, r, cache[r], given.get(r)))]
+            if wrong := _wrong_model(recipe, role, cache[role], given.get(role)):
+                break
         if wrong:
-            log(f"refused {head}: {wrong[0]}")
+            log(f"refused {head}: {wrong}")
             continue
         t0 = time.perf_counter()
         with figure_style():
