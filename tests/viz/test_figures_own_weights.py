@@ -18,7 +18,7 @@ from workbench.viz.figures import ROLE_MODELS, WEIGHTS, list_figures, make_figur
 from workbench.viz.figures.samples import DATA_INPUTS
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "models"))
-from source_models import BoTBaseline, FastBaseline, randomise  # noqa: E402
+from source_models import BoTBaseline, FastBaseline, randomise
 
 FOLDERS = ("bounding_box_train", "query", "bounding_box_test")
 
@@ -99,7 +99,8 @@ def test_every_recipe_on_a_foreign_checkpoint_draws_or_refuses_in_one_line(
             assert sidecar["weights"][role]["weights"] == str(checkpoints[source].resolve())
         else:
             assert outcome == "refused", line
-            assert f"must be a {ROLE_MODELS[role]} model" in line and f"from {source}" in line
+            assert f"must be a model of architecture {ROLE_MODELS[role]!r}" in line, line
+            assert f"is of architecture 'bot' (imported from {source})" in line, line
     assert outcomes["ranklist_heatmaps"] == outcomes["daaf_fig5"] == "draws"
 
 
@@ -175,7 +176,9 @@ def test_redraw_from_sidecar_is_byte_identical(tiny_synth, tmp_path, capsys):
     assert code == 0
     sidecar = first / "ranklist_heatmaps.json"
     record = json.loads(sidecar.read_text())
-    assert record["seed"] == 2 and record["dpi"] == 120 and record["formats"] == ["png", "pdf", "svg"]
+    assert (
+        record["seed"] == 2 and record["dpi"] == 120 and record["formats"] == ["png", "pdf", "svg"]
+    )
     assert record["data"] == str(tiny_synth.resolve())
     assert record["weights"]["bot"]["sha256"] == json.loads(card.read_text())["sha256"]
     capsys.readouterr()

@@ -218,10 +218,11 @@ def _wrong_model(recipe: FigureRecipe, role: str, model: Any, given: str | None)
         return None
     what = f"--weights {role}={given}" if given is not None else f"the model given as {role}"
     source = (getattr(model, "card", None) or {}).get("source")
-    kind = f"a {actual} model" + (f" (imported from {source})" if source else "")
+    kind = f"of architecture {actual!r}" + (f" (imported from {source})" if source else "")
     anyone = [r.name for r in _FIGURES.values() if any(ROLE_MODELS[n] is None for n in r.needs)]
     return (
-        f"role {role} must be a {wanted} model and {what} is {kind}; figures that take any "
+        f"role {role} must be a model of architecture {wanted!r} and {what} is {kind}; "
+        f"figures that take any "
         f"ReID model (as {', '.join(sorted({n for n, m in ROLE_MODELS.items() if m is None}))}): "
         f"{', '.join(anyone)}"
     )
