@@ -559,6 +559,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--weights",
         nargs="+",
+        action="extend",
         type=role_weights,
         default=None,
         metavar="ROLE=NAME_OR_PATH",

@@ -227,7 +227,7 @@ def test_sidecar_of_a_model_passed_in_python_cannot_be_redrawn(tiny_synth, tmp_p
 
 def test_commands_without_data_render_the_default_dataset(tmp_path, monkeypatch, capsys):
     """No ``--data``: the default synthetic dataset is rendered on first use, saying so, and
-    reused afterwards (here a 4-identity stand-in for the 500-identity default)."""
+    reused afterwards, by ``figures`` and ``explain`` (a 4-identity stand-in for the default)."""
     import importlib
 
     generate = importlib.import_module("workbench.data.synth.generate")  # the package's
@@ -246,3 +246,8 @@ def test_commands_without_data_render_the_default_dataset(tmp_path, monkeypatch,
     assert (tmp_path / "outputs" / "figures" / "daaf_fig9.png").exists()
     assert main(args) == 0
     assert "using the synthetic dataset in data/synth (4 identities)" in capsys.readouterr().out
+    report = ["explain", "--weights", "bot_r18w16_synth", "--pairs", "2", "--steps", "2",
+              "--report", "faith", "--quiet", "--device", "cpu"]  # fmt: skip
+    assert main(report) == 0
+    assert "using the synthetic dataset in data/synth" in capsys.readouterr().out
+    assert (tmp_path / "faith" / "summary.csv").exists()
