@@ -210,8 +210,8 @@ def _train_hint(role: str) -> str:
     )
 
 
-def _wrong_model(recipe: FigureRecipe, role: str, model: Any, given: str | None) -> str | None:
-    """Why ``model`` cannot play ``role`` in ``recipe`` (its architecture), or None."""
+def _wrong_model(role: str, model: Any, given: str | None) -> str | None:
+    """Why ``model`` cannot play ``role`` (its architecture is not the role's), or None."""
     wanted = ROLE_MODELS.get(role)
     actual = getattr(model, "model_name", "") or type(model).__name__
     if wanted is None or actual == wanted:
@@ -219,12 +219,11 @@ def _wrong_model(recipe: FigureRecipe, role: str, model: Any, given: str | None)
     what = f"--weights {role}={given}" if given is not None else f"the model given as {role}"
     source = (getattr(model, "card", None) or {}).get("source")
     kind = f"of architecture {actual!r}" + (f" (imported from {source})" if source else "")
-    anyone = [r.name for r in _FIGURES.values() if any(ROLE_MODELS[n] is None for n in r.needs)]
+    open_roles = sorted(r for r, m in ROLE_MODELS.items() if m is None)
+    takers = [r.name for r in _FIGURES.values() if any(n in open_roles for n in r.needs)]
     return (
         f"role {role} must be a model of architecture {wanted!r} and {what} is {kind}; "
-        f"figures that take any "
-        f"ReID model (as {', '.join(sorted({n for n, m in ROLE_MODELS.items() if m is None}))}): "
-        f"{', '.join(anyone)}"
+        f"figures that take any ReID model (as {', '.join(open_roles)}): {', '.join(takers)}"
     )
 
 
@@ -307,7 +306,7 @@ def make_figures(
                 spec = given.get(role, WEIGHTS[role])
                 cache[role] = load_weights(spec, dev)
                 records[role] = weights_record(cache[role], spec)
-            if wrong := _wrong_model(recipe, role, cache[role], given.get(role)):
+            if wrong := _wrong_model(role, cache[role], given.get(role)):
                 break
         if wrong:
             log(f"refused {head}: {wrong}")
