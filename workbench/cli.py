@@ -264,13 +264,16 @@ def _figures(args: argparse.Namespace) -> int:
     from workbench.viz.figures import list_figures, make_figures
 
     if args.list:
-        for r in list_figures():
-            needs = ", ".join([*r.needs, *(f"[{o}]" for o in r.optional)])  # [optional]
-            data = ", ".join([*r.requires, *(f"[{u}]" for u in r.uses)])
-            print(
-                f"{r.name:18s} {r.paper:18s} {r.figure:13s} needs {needs:28s} "
-                f"data {data or '-':22s} {r.what}"
-            )
+        rows = [
+            (r.name, r.paper, r.figure,
+             ", ".join([*r.needs, *(f"[{o}]" for o in r.optional)]),  # [optional]
+             ", ".join([*r.requires, *(f"[{u}]" for u in r.uses)]) or "-", r.what)
+            for r in list_figures()
+        ]  # fmt: skip
+        head = ("figure", "paper", "reproduces", "models (roles)", "data", "what it shows")
+        widths = [max(len(str(row[i])) for row in [head, *rows]) for i in range(5)]
+        for row in [head, *rows]:
+            print("  ".join(f"{v:{w}s}" for v, w in zip(row, widths, strict=False)) + f"  {row[5]}")
         return 0
     if args.from_sidecar is not None:
         if args.names or args.all or args.weights or args.data:
@@ -555,7 +558,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("figures", help="paper figures from code, on any weights and data")
     p.add_argument("names", nargs="*", help="figure names (see --list)")
     p.add_argument("--all", action="store_true", help="every figure whose weights are shipped")
-    p.add_argument("--list", action="store_true", help="name, paper, figure, what it needs")
+    p.add_argument(
+        "--list", action="store_true", help="each figure: paper, roles, data it needs ([optional])"
+    )
     p.add_argument(
         "--weights",
         nargs="+",
