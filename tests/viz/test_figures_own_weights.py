@@ -251,3 +251,12 @@ def test_commands_without_data_render_the_default_dataset(tmp_path, monkeypatch,
     assert main(report) == 0
     assert "using the synthetic dataset in data/synth" in capsys.readouterr().out
     assert (tmp_path / "faith" / "summary.csv").exists()
+
+
+def test_list_names_the_roles_and_data_of_each_figure(capsys):
+    assert main(["figures", "--list"]) == 0
+    lines = {ln.split()[0]: ln for ln in capsys.readouterr().out.splitlines()[1:]}
+    assert set(lines) == {r.name for r in list_figures()}
+    assert " masks " in lines["faithfulness"] and "[daaf]" in lines["faithfulness"]
+    assert "[masks], [keypoints]" in lines["daaf_fig78"]
+    assert " attributes " in lines["aam_supp_fig2"]
