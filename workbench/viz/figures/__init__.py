@@ -253,8 +253,10 @@ def make_figures(
         optional_roles: the recipes' optional roles to draw (default: those given or shipped).
 
     A figure whose weights are not shipped is skipped with a line naming the command that
-    trains them; one whose role gets a model of the wrong architecture, or whose dataset lacks
-    an annotation it ``requires``, is refused with one line saying what is missing. Each figure
+    trains them; one whose role gets a model of the wrong architecture, whose dataset lacks an
+    annotation it ``requires``, or whose recipe raises a ``ValueError`` (an
+    :class:`~workbench.explain.base.ExplainError`: a method that does not apply to a given
+    model; or data it cannot use) is refused with one line saying why; the others are drawn. Each figure
     gets a sidecar ``out/NAME.json`` (:mod:`~workbench.viz.figures.sidecar`).
     """
     from tqdm.auto import tqdm
@@ -312,8 +314,14 @@ def make_figures(
             log(f"refused {head}: {wrong}")
             continue
         t0 = time.perf_counter()
-        with figure_style():
-            fig = recipe.fn({r: cache[r] for r in roles}, split, seed=seed)
+        try:
+            with figure_style():
+                fig = recipe.fn({r: cache[r] for r in roles}, split, seed=seed)
+        except ValueError as e:  # ExplainError (a method that does not apply to a given
+            # model), or data the figure cannot use (no wrong match to contrast, ...): one line,
+            # and the other figures are still drawn
+            log(f"refused {head}: {e}")
+            continue
         files = save_figure(fig, out, recipe.name, formats, dpi)
         write_sidecar(files, recipe, weights={r: records[r] for r in roles}, split=split,
                       seed=seed, device=dev, dpi=dpi)  # fmt: skip
