@@ -276,10 +276,10 @@ def _figures(args: argparse.Namespace) -> int:
             print("  ".join(f"{v:{w}s}" for v, w in zip(row, widths, strict=False)) + f"  {row[5]}")
         return 0
     if args.from_sidecar is not None:
-        if args.names or args.all or args.weights or args.data:
+        if args.names or args.all or args.weights or args.data or args.format or args.dpi:
             raise SystemExit(
-                "workbench figures --from SIDECAR: the sidecar names the figure, weights and data; "
-                "pass only --out (default: beside the sidecar) and --device"
+                "workbench figures --from SIDECAR: the sidecar names the figure, weights, data, "
+                "formats and dpi; pass only --out (default: beside the sidecar) and --device"
             )
         from workbench.viz.figures.sidecar import redraw
 
@@ -291,6 +291,7 @@ def _figures(args: argparse.Namespace) -> int:
 
     split = load_split(_data_root(args))
     out = args.out or "outputs/figures"
+    formats = args.format or ("pdf", "png")
     made = make_figures(
         None if args.all else args.names,
         split,
@@ -298,11 +299,11 @@ def _figures(args: argparse.Namespace) -> int:
         weights=dict(args.weights or []),
         seed=args.seed,
         device=args.device or "auto",
-        formats=args.format,
+        formats=formats,
         dpi=args.dpi,
         progress=not args.quiet,
     )
-    print(f"{len(made)} figure(s) written to {out} ({', '.join(args.format)}, + a .json sidecar)")
+    print(f"{len(made)} figure(s) written to {out} ({', '.join(formats)}, + a .json sidecar)")
     asked = [] if args.all else list(dict.fromkeys(args.names))
     return 1 if len(made) < len(asked) else 0  # a named figure skipped or refused
 
@@ -585,7 +586,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--format",
         type=figure_formats,
-        default=("pdf", "png"),
+        default=None,
         help="comma-separated: pdf, png, svg (default pdf,png)",
     )
     p.add_argument("--dpi", type=positive_float, default=None, help="PNG resolution (default 200)")
