@@ -71,6 +71,7 @@ def _ranking(model, split):
     paper="workbench",
     figure="pair correspondence",
     needs=["bot"],
+    uses=["masks"],  # the points are part-mask centroids (fixed body fractions without masks)
     what="queries, their top match, the strongest position pairs as lines, and where points on "
     "the head, torso, legs and shoes match (exact decomposition, one colour scale)",
 )
