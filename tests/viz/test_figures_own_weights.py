@@ -292,3 +292,15 @@ def test_a_figure_that_cannot_be_drawn_is_refused_and_the_others_still_are(
     assert log[0] == (
         "refused daaf_fig1 (DAAF Fig. 1): gradcam does not apply to X: it has no layer of kind stage"
     )
+
+
+def test_bad_weights_and_format_options_fail_while_parsing(capsys):
+    with pytest.raises(SystemExit):
+        main(["figures", "daaf_fig9", "--weights", "daaf"])
+    assert "write ROLE=NAME_OR_PATH" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["figures", "daaf_fig9", "--format", "png,tiff"])
+    assert "need one or more of pdf, png, svg" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["figures", "daaf_fig9", "--dpi", "0"])
+    assert "need a positive number" in capsys.readouterr().err
