@@ -119,7 +119,12 @@ def test_shipped_weights_on_a_folder_without_annotations(plain_data, tmp_path, c
         outcomes[recipe.name] = (outcome, line)
     refused = {n for n, (o, _) in outcomes.items() if o == "refused"}
     # ranking_contrast: on 6 test identities the shipped BoT ranks every query's match first
-    assert refused - {"ranking_contrast"} == {"faithfulness", "aam_supp_fig2"}, outcomes
+    assert refused - {"ranking_contrast"} == {
+        "faithfulness",
+        "aam_supp_fig2",
+        "counterfactual_game",
+    }, outcomes
+    assert "synth.json" in outcomes["counterfactual_game"][1]
     assert "masks" in outcomes["faithfulness"][1]
     assert "attribute file" in outcomes["aam_supp_fig2"][1]
     assert all(o == "draws" for n, (o, _) in outcomes.items() if n not in refused), outcomes

@@ -42,6 +42,7 @@ def _rgb(image: torch.Tensor) -> np.ndarray:
     paper="workbench",
     figure="counterfactual game",
     needs=["bot"],
+    requires=["synthetic"],  # the counterfactuals are rendered from the dataset's own seed
     what="a query, each factor changed (and the change mask), and every method's map of "
     "Δ = s(x, g) − s(x', g) with its energy on the mask",
 )

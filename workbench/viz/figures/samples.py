@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -46,6 +47,13 @@ def _has_attributes(split: Any) -> bool:
     return True
 
 
+def _is_synthetic(split: Any) -> bool:
+    from workbench.data.manifest import META_FILE
+
+    root = getattr(split, "root", None)
+    return root is not None and (Path(root) / META_FILE).is_file()
+
+
 #: the dataset annotations a recipe can declare (``register_figure(requires=..., uses=...)``):
 #: name -> (what it is and where the reader finds it, whether a split has it). A new kind of
 #: annotation is one line here.
@@ -55,6 +63,10 @@ DATA_INPUTS: dict[str, tuple[str, Callable[[Any], bool]]] = {
     "attributes": (
         "an attribute file (market_attribute.mat / duke_attribute.mat)",
         _has_attributes,
+    ),
+    "synthetic": (
+        "a dataset the workbench rendered (synth.json; `workbench synth`)",
+        _is_synthetic,
     ),
 }
 
