@@ -36,6 +36,9 @@ if TYPE_CHECKING:
 
 __all__ = ["pair_correspondence", "ranking_contrast"]
 
+#: the similarity a decomposition splits, per ranking metric (colour-bar labels)
+SIMILARITY = {"cosine": "cos(e_q, e_g)", "euclidean": "−‖e_q − e_g‖²"}
+
 #: where the points sit when the images have no part masks: (y, x) fractions of the image
 BODY_POINTS = {
     "head": (0.12, 0.5),
@@ -76,10 +79,12 @@ def _ranking(model, split):
     "the head, torso, legs and shoes match (exact decomposition, one colour scale)",
 )
 def pair_correspondence(models: Models, split: Split, *, seed: int = 0, queries: int = 3) -> Figure:
+    from workbench.evaluate.distance import distance_label, ranking_metric
     from workbench.explain.decomposition import decompose_pair
 
     model = models["bot"]
     size = input_size(model)
+    short = distance_label(ranking_metric(model), short=True)
     small = matched_subsplit(split, queries, seed)
     result = _ranking(model, small)
     q, g = small.query, small.gallery
@@ -105,7 +110,7 @@ def pair_correspondence(models: Models, split: Split, *, seed: int = 0, queries:
             marked = mark_point(marked, y, x, size=4)
         image_tile(axes[k][0], marked, f"query {query.pid}\ncam {query.camid + 1}")
         colour = GREEN if match.pid == query.pid else RED
-        image_tile(axes[k][1], match.rgb, f"top match {match.pid}\n1−cos {d:.3f}", colour)
+        image_tile(axes[k][1], match.rgb, f"top match {match.pid}\n{short} {d:.3f}", colour)
         q_yx, g_yx, value = dec.top_matches(10)
         lines = draw_matches(
             query.rgb, match.rgb, q_yx[0].numpy(), g_yx[0].numpy(), value[0].numpy(), gap=8
@@ -113,7 +118,7 @@ def pair_correspondence(models: Models, split: Split, *, seed: int = 0, queries:
         image_tile(axes[k][2], lines, "10 strongest\nposition pairs")
         for p, name in enumerate(points):
             heat_tile(axes[k][3 + p], match.rgb, maps[p], scale, f"{name} →", colour)
-    colour_bar(fig, axes, scale, "share of cos(e_q, e_g)")
+    colour_bar(fig, axes, scale, f"share of {SIMILARITY[rows[0][2].metric]}")
     return fig
 
 
@@ -171,10 +176,10 @@ def ranking_contrast(models: Models, split: Split, *, seed: int = 0, queries: in
             query.rgb,
             c.query_map.cpu().numpy(),
             signed,
-            f"query: s₁ − s₂\n= {float(c.margin):.3f}",
+            f"{'exact' if c.exact else c.method}: s₁ − s₂\n= {float(c.margin):.3f}",
         )
-        heat_tile(axes[k][4], above.rgb, c.higher_map.cpu().numpy(), own, "#1's own map", RED)
-        heat_tile(axes[k][5], below.rgb, c.lower_map.cpu().numpy(), own, "true match's map", GREEN)
+        heat_tile(axes[k][4], above.rgb, c.higher_map.cpu().numpy(), own, "#1\nown map", RED)
+        heat_tile(axes[k][5], below.rgb, c.lower_map.cpu().numpy(), own, "true\nown map", GREEN)
     colour_bar(fig, axes[:, 3], signed, "s₁ − s₂ per position", location="bottom")
     colour_bar(fig, axes[:, 4:], own, "share of each similarity")
     return fig
