@@ -98,7 +98,7 @@ def _train(args: argparse.Namespace) -> int:
 def _pretrain(args: argparse.Namespace) -> int:
     from workbench.train import pretrain
 
-    parts = [pretrain.Part(**p) for p in args.parts] if args.parts else pretrain.PRETRAIN_PARTS
+    parts = args.parts if args.parts is not None else pretrain.PRETRAIN_PARTS
     meta = pretrain.render_pretraining_data(
         args.data, parts, args.height, args.width, args.holdout, progress=not args.quiet
     )

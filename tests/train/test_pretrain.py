@@ -260,3 +260,19 @@ def _small(config):
     config.data.batch_size = 16
     config.data.workers = 0
     return config
+
+
+@pytest.mark.parametrize(
+    ("parts", "match"),
+    [
+        ([], "at least one part"),
+        ({"seed": 1}, "need a list of parts"),
+        ([{"seed": 1, "ids": 40}], "each part is"),
+        ([{"seed": 1, "domain": 0, "ids": -4}], "ids=-4"),
+        ([{"seed": 1, "domain": 0, "ids": 40}] * 2, "listed twice"),
+    ],
+)
+def test_bad_parts_are_refused_before_any_work(tmp_path, parts, match):
+    with pytest.raises(ValueError, match=match):
+        render_pretraining_data(tmp_path / "set", parts)
+    assert not (tmp_path / "set").exists()

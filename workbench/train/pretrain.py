@@ -77,7 +77,19 @@ ZOO_PARTS: tuple[Part, ...] = (Part(seed=0, domain=0, ids=500), Part(seed=0, dom
 
 
 def _check_parts(parts: tuple[Part, ...] | list[Part], holdout: int) -> list[Part]:
-    parts = [p if isinstance(p, Part) else Part(**p) for p in parts]
+    if not isinstance(parts, list | tuple):
+        raise ValueError(f"parts={parts!r}: need a list of parts")
+    try:
+        parts = [p if isinstance(p, Part) else Part(**p) for p in parts]
+    except TypeError as e:
+        raise ValueError(
+            f'parts={parts!r}: each part is {{"seed": S, "domain": D, "ids": N}} ({e})'
+        ) from None
+    for p in parts:
+        for key in ("seed", "domain", "ids"):
+            value = getattr(p, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"part {p}: {key}={value!r}: need a whole number >= 0")
     if not parts:
         raise ValueError("parts=[]: a pretraining set needs at least one part")
     if len(set(parts)) != len(parts):
