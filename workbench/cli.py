@@ -72,6 +72,7 @@ def _train(args: argparse.Namespace) -> int:
             "model": args.model,
             "data.root": args.data,
             "optim.epochs": args.epochs,
+            "optim.lr": args.lr,
             "device": args.device,
             "seed": args.seed,
             "data.workers": args.workers,
@@ -478,6 +479,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="JSON model kwargs, e.g. '{\"width\": 32}'",
     )
     p.add_argument("--epochs", type=int, default=None, help="epochs to train (default 40)")
+    p.add_argument("--lr", type=float, default=None, help="base learning rate (optim.lr)")
     p.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N")
     p.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
     p.add_argument("--workers", type=int, default=None, help="data-loading processes")

@@ -276,3 +276,18 @@ def test_bad_parts_are_refused_before_any_work(tmp_path, parts, match):
     with pytest.raises(ValueError, match=match):
         render_pretraining_data(tmp_path / "set", parts)
     assert not (tmp_path / "set").exists()
+
+
+def test_cli_init_and_lr_reach_the_run_config(tiny_synth, tmp_path):
+    from workbench.cli import main
+
+    src = source_card(tmp_path / "w")
+    out = tmp_path / "run"
+    argv = ["train", "--data", str(tiny_synth), "--out", str(out), "--init", str(src)]
+    argv += ["--model-config", '{"backbone": "resnet18", "width": 8}', "--lr", "8e-4"]
+    argv += ["--epochs", "1", "--max-steps", "1", "--height", "64", "--width", "32", "--quiet"]
+    argv += ["--workers", "0", "--batch-size", "16"]
+    assert main(argv) == 0
+    config = json.loads((out / "config.json").read_text())
+    assert config["init"] == str(src) and config["optim"]["lr"] == 8e-4
+    assert json.loads((out / "model.json").read_text())["init"]["weights"] == "src"
