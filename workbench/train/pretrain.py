@@ -1,4 +1,4 @@
-"""Pretraining data: a large synthetic set rendered for it, disjoint from the zoo's data (issue 21).
+"""Pretraining (issue 21): a large synthetic set disjoint from the zoo's data, and ``--init``.
 
 Every paper of the zoo starts its ResNet from ImageNet; ImageNet cannot be downloaded here, so the
 workbench pretrains its own backbone on many more synthetic identities than the zoo sees, filmed
@@ -26,7 +26,8 @@ among them (``tests/train/test_pretrain.py``).
 
 Resumable: a part that is complete is reused (``ensure_synthetic``), an interrupted one is
 rendered again; the merge is redone whole (hard links are cheap) and ``pretrain.json`` is written
-last, atomically.
+last, atomically. ``pretrain_config`` is the training recipe (``workbench pretrain``), and
+``prepare_init`` checks and extracts the backbone a zoo run starts from (``--init``).
 """
 
 from __future__ import annotations
