@@ -524,7 +524,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-only", action="store_true", help="render the set, do not train")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    _COMMANDS["pretrain"] = _pretrain
+    p.set_defaults(run=_pretrain)
 
     p = sub.add_parser("eval", help="evaluate weights on a dataset's query/gallery")
     p.add_argument(
