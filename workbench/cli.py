@@ -183,7 +183,7 @@ def _eval(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     from workbench.train.export import export_imported, export_run
 
-    if (args.run_folder is None) == (args.from_file is None):
+    if (args.run is None) == (args.from_file is None):
         raise SystemExit("workbench export: give exactly one of --run RUN or --from CHECKPOINT")
     if args.from_file is not None:
         extra = {"input_size": tuple(args.input_size)} if args.input_size else {}
@@ -192,7 +192,7 @@ def _export(args: argparse.Namespace) -> int:
         )
     else:
         card = export_run(
-            args.run_folder,
+            args.run,
             args.name,
             folder=args.folder,
             progress=not args.quiet,
@@ -524,7 +524,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-only", action="store_true", help="render the set, do not train")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.set_defaults(run=_pretrain)
+    p.set_defaults(handler=_pretrain)
 
     p = sub.add_parser("eval", help="evaluate weights on a dataset's query/gallery")
     p.add_argument(
@@ -550,9 +550,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "export", help="ship a finished run or an imported checkpoint (safetensors + card)"
     )
-    p.add_argument(  # not dest "run": that names the sub-command's function (set_defaults)
-        "--run", dest="run_folder", default=None, help="run folder of `workbench train`"
-    )
+    p.add_argument("--run", default=None, help="run folder of `workbench train`")
     p.add_argument("--from", dest="from_file", default=None, help="BoT/FastReID/torchreid file")
     p.add_argument("--name", required=True, help="plain name of the shipped weights")
     p.add_argument(
