@@ -1,4 +1,4 @@
-"""Command line: ``workbench synth | train | eval | export | explain | zoo | figures | demo | list``.
+"""Command line: ``workbench synth | pretrain | train | eval | export | explain | zoo | figures | demo | list``.
 
 Each sub-command parses its arguments here and calls one library function; heavy modules are
 imported only by the sub-command that needs them. ``main`` runs every sub-command inside one
@@ -72,6 +72,7 @@ def _train(args: argparse.Namespace) -> int:
             "model": args.model,
             "data.root": args.data,
             "optim.epochs": args.epochs,
+            "optim.lr": args.lr,
             "device": args.device,
             "seed": args.seed,
             "data.workers": args.workers,
@@ -81,6 +82,7 @@ def _train(args: argparse.Namespace) -> int:
             "eval_every": args.eval_every,
             "max_steps_per_epoch": args.max_steps,
             "loss.triplet_normalize": args.triplet_normalize,
+            "init": args.init,
         },
     )
     if model_config is not None:
@@ -91,6 +93,34 @@ def _train(args: argparse.Namespace) -> int:
     metrics = trainer.fit()
     if trainer.env.is_main and metrics:
         print(json.dumps({k: round(v, 2) for k, v in metrics.items()}, indent=None))
+    return 0
+
+
+def _pretrain(args: argparse.Namespace) -> int:
+    from workbench.train import pretrain
+
+    parts = args.parts if args.parts is not None else pretrain.PRETRAIN_PARTS
+    meta = pretrain.render_pretraining_data(
+        args.data, parts, args.height, args.width, args.holdout, progress=not args.quiet
+    )
+    print(f"{args.data}: {meta['ids']} identities ({meta['ids_train']} trained), {meta['counts']}")
+    if args.data_only:
+        return 0
+    if args.out is None:
+        raise ValueError("--out: need the run folder (or pass --data-only)")
+    from workbench.train.config import TrainConfig
+    from workbench.train.trainer import Trainer
+
+    if args.resume and (Path(args.out) / "config.json").exists():
+        config = TrainConfig.load(Path(args.out) / "config.json")
+        if args.epochs is not None:  # extend (or shorten) a run: the schedule follows the epochs
+            new = pretrain.pretrain_config(config.data.root, args.epochs)
+            config.optim = new.optim
+    else:
+        config = pretrain.pretrain_config(args.data, args.epochs or 12)
+        config.data.height, config.data.width = args.height, args.width
+    metrics = Trainer(config, args.out, resume=args.resume, progress=not args.quiet).fit()
+    print(json.dumps({k: round(v, 2) for k, v in metrics.items()}))
     return 0
 
 
@@ -449,6 +479,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="JSON model kwargs, e.g. '{\"width\": 32}'",
     )
     p.add_argument("--epochs", type=int, default=None, help="epochs to train (default 40)")
+    p.add_argument("--lr", type=float, default=None, help="base learning rate (optim.lr)")
     p.add_argument("--device", default=None, help="auto | cpu | cuda | cuda:N")
     p.add_argument("--seed", type=int, default=None, help="random seed (default 0)")
     p.add_argument("--workers", type=int, default=None, help="data-loading processes")
@@ -468,8 +499,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--target", default=None, help="--model interpreter: weights of the model to explain"
     )
+    p.add_argument(
+        "--init", default=None, help="start the backbone from these weights (e.g. pretrain_r18w16)"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars or epoch lines")
     p.set_defaults(handler=_train)
+
+    p = sub.add_parser(
+        "pretrain", help="render the pretraining set and train the backbone on it (--init)"
+    )
+    p.add_argument("--data", default="data/pretrain", help="folder of the pretraining set")
+    p.add_argument("--out", default=None, type=output_dir, help="run folder of the training")
+    p.add_argument("--epochs", type=positive_int, default=None, help="epochs (default 12)")
+    p.add_argument("--height", type=positive_int, default=128, help="image and input height")
+    p.add_argument("--width", type=positive_int, default=64, help="image and input width")
+    p.add_argument("--holdout", type=non_negative_int, default=50, help="held-out ids per part")
+    p.add_argument(
+        "--parts",
+        default=None,
+        type=json.loads,
+        help='JSON list of parts, default [{"seed": 1, "domain": 0, "ids": 1200}, '
+        '{"seed": 2, "domain": 1, "ids": 1200}]',
+    )
+    p.add_argument("--data-only", action="store_true", help="render the set, do not train")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(handler=_pretrain)
 
     p = sub.add_parser("eval", help="evaluate weights on a dataset's query/gallery")
     p.add_argument(

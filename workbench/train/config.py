@@ -146,6 +146,9 @@ class TrainConfig:
     eval_every: int = 10  # epochs; 0 = only at the end
     flip_eval: bool = False
     max_steps_per_epoch: int | None = None  # for smoke tests
+    # weights whose backbone starts the run (a shipped name such as "pretrain_r18w16", or a
+    # .safetensors/.json path): the papers' ImageNet start, made here (workbench.train.pretrain)
+    init: str | None = None
 
     def __post_init__(self) -> None:
         """Every setting is checked here, once, so a bad one fails before any work starts."""
@@ -169,6 +172,11 @@ class TrainConfig:
                 raise ConfigError(f"{key}={getattr(self, key)!r}: need true or false")
         _check(self, "eval_every", int, 0)
         _check(self, "max_steps_per_epoch", int, 1, optional=True)
+        if self.init is not None and (not isinstance(self.init, str) or not self.init):
+            raise ConfigError(
+                f"init={self.init!r}: need the name or path of weights with a ResNet backbone, "
+                f"e.g. 'pretrain_r18w16', or null"
+            )
 
     # -- (de)serialisation --------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:

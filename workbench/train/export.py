@@ -63,6 +63,10 @@ def export_run(
             "command": f"workbench synth --out {config.data.root} --ids {meta['ids']} "
             f"--seed {meta['seed']} --height {meta['height']} --width {meta['width']}",
         }
+    else:
+        from workbench.train.pretrain import data_card
+
+        data = data_card(data_root) or data  # the pretraining set (workbench pretrain)
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines() if line]
     if not log:
         raise ValueError(f"{run / 'log.jsonl'}: the run logged no completed epoch; nothing to ship")
@@ -79,6 +83,7 @@ def export_run(
             f"torch {torch.__version__}",
             "run_metrics_fp32": run_card.get("metrics", {}),
         },
+        **({"init": run_card["init"]} if "init" in run_card else {}),
         "reproduce": (
             f"{data.get('command', '')} && workbench train --config weights/{name}.json "
             f"--out runs/{name} && workbench export --run runs/{name} --name {name}"

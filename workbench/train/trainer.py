@@ -126,7 +126,8 @@ class Trainer:
                 f"learnt); use a dataset with more identities"
             )
 
-        self.model = self._build_model().to(self.device)
+        self.init_record: dict[str, Any] | None = None
+        self.model = self._build_model(initialise=ckpt is None).to(self.device)
         if self.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self._build_losses()
@@ -150,7 +151,9 @@ class Trainer:
             self.ddp_model = nn.parallel.DistributedDataParallel(self.model, device_ids=ids)
 
     # -- construction -----------------------------------------------------------------------
-    def _build_model(self) -> nn.Module:
+    def _build_model(self, initialise: bool = True) -> nn.Module:
+        """The model; with ``config.init`` (and ``initialise``: not when resuming) its backbone
+        starts from those weights, loaded at construction (``pretrain.prepare_init``)."""
         from workbench.pretrained import build_model_with_target
 
         # the number of classes always comes from the data, the input size from the transforms
@@ -160,7 +163,21 @@ class Trainer:
             "num_classes": self.num_classes,
             "input_size": (dc.height, dc.width),
         }
-        return build_model_with_target(self.config.model, **kwargs)
+        if self.config.init is None or not initialise:
+            return build_model_with_target(self.config.model, **kwargs)
+        from workbench.train.pretrain import INIT_FILE, prepare_init
+
+        if self.env.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            _, self.init_record = prepare_init(
+                self.config.init, self.config.model, kwargs, self.out
+            )
+        barrier(self.env)
+        model = build_model_with_target(
+            self.config.model, **{**kwargs, "pretrained": str(self.out / INIT_FILE)}
+        )
+        model.config.pretrained = None  # the run's file; the card records config.init instead
+        return model
 
     def _build_losses(self) -> None:
         from workbench.train.losses import CenterLoss, CrossEntropyLabelSmooth, TripletLoss
@@ -260,6 +277,8 @@ class Trainer:
             "pid_to_label": {int(k): int(v) for k, v in self.pid_to_label.items()},
             "history": self.history,
         }
+        if self.init_record is not None:
+            state["init"] = self.init_record
         if self.center is not None:
             state["center"] = self.center.state_dict()
             state["center_optimizer"] = self.center_optimizer.state_dict()  # type: ignore[union-attr]
@@ -277,6 +296,7 @@ class Trainer:
             self.center_optimizer.load_state_dict(ckpt["center_optimizer"])  # type: ignore[union-attr]
         self.start_epoch = int(ckpt["epoch"])
         self.history = list(ckpt.get("history", []))
+        self.init_record = ckpt.get("init")
         # the schedule comes from this run's config (it may extend the epochs): recompute the lr
         oc = self.config.optim
         factor = lr_factor(self.start_epoch, oc.warmup_epochs, tuple(oc.milestones), oc.gamma)
@@ -500,6 +520,7 @@ class Trainer:
             input_size=[self.config.data.height, self.config.data.width],
             metrics=metrics,
             train_config=self.config.to_dict(),
+            **({"init": self.init_record} if self.init_record else {}),
         )
 
 
@@ -507,7 +528,7 @@ def _check_same_run(out: Path, saved: dict[str, Any], config: TrainConfig) -> No
     """Refuse to resume with another model or input size than the checkpoint; name each change."""
     now = config.to_dict()
     diffs = []
-    for key, label in (("model", "model"), ("model_config", "model config")):
+    for key, label in (("model", "model"), ("model_config", "model config"), ("init", "init")):
         if saved.get(key) != now[key]:
             diffs.append(f"{label} {saved.get(key)!r} -> {now[key]!r}")
     old_size = (saved.get("data", {}).get("height"), saved.get("data", {}).get("width"))

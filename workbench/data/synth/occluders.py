@@ -58,7 +58,7 @@ def _bicycle(canvas: Canvas, rng: np.random.Generator, x0: float, x1: float) -> 
     h = canvas.image.shape[0]
     r = h * rng.uniform(0.1, 0.14)
     yb = h - rng.uniform(0.0, 0.05) * h - r  # wheel axles
-    xa = rng.uniform(x0 - r, x1 - 2 * r)
+    xa = rng.uniform(x0 - r, max(x0 - r, x1 - 2 * r))  # a person narrower than r: at x0 - r
     xb = xa + 2.3 * r
     col = _colour(rng, ((30, 30, 30), (40, 40, 160), (150, 80, 30), (170, 170, 170)))
     px = max(1, round(h / 110))
