@@ -306,7 +306,15 @@ def _figures(args: argparse.Namespace) -> int:
             print("  ".join(f"{v:{w}s}" for v, w in zip(row, widths, strict=False)) + f"  {row[5]}")
         return 0
     if args.from_sidecar is not None:
-        if args.names or args.all or args.weights or args.data or args.format or args.dpi:
+        if (
+            args.names
+            or args.all
+            or args.weights
+            or args.data
+            or args.format
+            or args.dpi
+            or (args.zoo != "scratch")
+        ):
             raise SystemExit(
                 "workbench figures --from SIDECAR: the sidecar names the figure, weights, data, "
                 "formats and dpi; pass only --out (default: beside the sidecar) and --device"
@@ -331,6 +339,7 @@ def _figures(args: argparse.Namespace) -> int:
         device=args.device or "auto",
         formats=formats,
         dpi=args.dpi,
+        zoo=args.zoo,
         progress=not args.quiet,
     )
     print(f"{len(made)} figure(s) written to {out} ({', '.join(formats)}, + a .json sidecar)")
@@ -626,6 +635,13 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ROLE=NAME_OR_PATH",
         help="the model of a role (bot, daaf, sa, ...; see --list): a shipped name, a card or "
         ".safetensors path, or a BoT/FastReID/torchreid checkpoint (default: the shipped ones)",
+    )
+    p.add_argument(
+        "--zoo",
+        choices=("scratch", "pretrained"),
+        default="scratch",
+        help="the shipped weights of the roles not given: trained from scratch (default) or "
+        "from the pretrained backbone (the NAME_pt cards; docs/pretraining.md)",
     )
     p.add_argument(
         "--data",

@@ -8,7 +8,7 @@ import torch
 
 from workbench.data.readers import load_split
 from workbench.models import build_model, model_config_class
-from workbench.viz.figures import WEIGHTS, list_figures, make_figures
+from workbench.viz.figures import WEIGHTS, ZOOS, list_figures, make_figures
 from workbench.viz.ranklist import GREEN, RED
 
 ROLES = {
@@ -90,6 +90,27 @@ def test_make_figures_writes_pdf_and_png_and_skips_missing(
         assert all(p.stat().st_size > 1000 for p in paths)
     skipped = [line for line in log if line.startswith("skipped rga_supp_fig1")]
     assert skipped and WEIGHTS["rga_cbam"] in skipped[0] and "workbench train" in skipped[0]
+
+
+def test_pretrained_zoo_names_its_own_cards_and_how_to_train_them(split, tmp_path, monkeypatch):
+    """zoo="pretrained" looks for each role's NAME_pt card; a missing one is skipped with the
+    scratch card's recipe started from the pretrained backbone (RGA at its official lr)."""
+    assert ZOOS["pretrained"]["rga"] == "rga_r18w16_256_pt"
+    assert set(ZOOS["pretrained"]) == set(WEIGHTS)
+    monkeypatch.setitem(ZOOS["pretrained"], "rga_cbam", "rga_cbam_not_shipped_pt")
+    monkeypatch.setitem(ZOOS["pretrained"], "ianet", "ianet_not_shipped_pt")
+    log: list[str] = []
+    made = make_figures(
+        ["rga_supp_fig1", "ianet_fig8"], split, tmp_path, zoo="pretrained", progress=False,
+        log=log.append,
+    )  # fmt: skip
+    assert made == {}
+    cbam, ianet = log
+    assert cbam.startswith("skipped rga_supp_fig1") and "rga_cbam_not_shipped_pt" in cbam
+    assert "--config weights/rga_cbam_r18w16_256.json --init pretrain_r18w16 --lr 8e-4" in cbam
+    assert "--init pretrain_r18w16 --out runs/ianet_not_shipped_pt" in ianet
+    with pytest.raises(ValueError, match="zoo='imagenet'"):
+        make_figures(["ianet_fig8"], split, tmp_path, zoo="imagenet", progress=False)
 
 
 def test_cross_domain_figure_explains_site_one_pairs(tiny_models, split, tiny_synth):

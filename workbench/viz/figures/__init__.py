@@ -55,6 +55,7 @@ __all__ = [
     "ONE_PER_PAPER",
     "ROLE_MODELS",
     "WEIGHTS",
+    "ZOOS",
     "FigureRecipe",
     "Models",
     "get_figure",
@@ -79,6 +80,13 @@ WEIGHTS: dict[str, str] = {
     "interpreter": "interpreter_bot256",  # N = 3 shared stages
     "interpreter_n1": "interpreter_bot256_n1",
     "interpreter_n5": "interpreter_bot256_n5",
+}
+#: the zoo a role's default weights come from: ``"scratch"`` (:data:`WEIGHTS`, trained from
+#: random weights) or ``"pretrained"`` (the same recipes started from the ``pretrain_r18w16``
+#: backbone, ``workbench train --init``; each card named ``NAME_pt``; docs/pretraining.md)
+ZOOS: dict[str, dict[str, str]] = {
+    "scratch": WEIGHTS,
+    "pretrained": {role: f"{name}_pt" for role, name in WEIGHTS.items()},
 }
 #: the architecture (registry name) a role's model must be; None: any ReID embedding model
 #: (a BoT-family network, an imported BoT / FastReID / torchreid checkpoint, a wrapped one)
@@ -201,8 +209,18 @@ _RECIPES: dict[str, tuple[str, str]] = {
 }
 
 
-def _train_hint(role: str) -> str:
-    name = WEIGHTS[role]
+def _train_hint(role: str, zoo: str = "scratch") -> str:
+    name = ZOOS[zoo][role]
+    if zoo == "pretrained":  # the scratch card's recipe, started from the pretrained backbone
+        base = (
+            f"--target {ZOOS[zoo]['bot']}"
+            if role.startswith("interpreter")
+            else "--init pretrain_r18w16" + (" --lr 8e-4" if role.startswith("rga") else "")
+        )
+        return (
+            f"workbench train --config weights/{WEIGHTS[role]}.json {base} --out runs/{name} "
+            f"&& workbench export --run runs/{name} --name {name}"
+        )
     card, options = _RECIPES.get(role, ("bot", f" --model {role.split('_')[0]}"))
     return (
         f"workbench train --config weights/{WEIGHTS[card]}.json{options} --out runs/{name} "
@@ -239,6 +257,7 @@ def make_figures(
     formats: str | Sequence[str] = ("pdf", "png"),
     dpi: float | None = None,
     optional_roles: Sequence[str] | None = None,
+    zoo: str = "scratch",
     progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> dict[str, list[Path]]:
@@ -248,7 +267,9 @@ def make_figures(
         models: roles → ready models (tests, notebooks; a sidecar cannot redraw these).
         weights: roles → a shipped name, a card / ``.safetensors`` path or a BoT / FastReID /
             torchreid checkpoint (:func:`~workbench.pretrained.load_weights`), for the user's
-            own model; roles in neither mapping load the shipped :data:`WEIGHTS`.
+            own model; roles in neither mapping load the shipped weights of ``zoo``.
+        zoo: ``"scratch"`` (:data:`WEIGHTS`, the default) or ``"pretrained"`` (the ``NAME_pt``
+            cards trained from the pretrained backbone): :data:`ZOOS`.
         formats: ``"pdf,png,svg"`` or a sequence of them; ``dpi``: of PNG (default 200).
         optional_roles: the recipes' optional roles to draw (default: those given or shipped).
 
@@ -267,6 +288,9 @@ def make_figures(
     from workbench.viz.figures.sidecar import weights_record, write_sidecar
     from workbench.viz.figures.style import check_formats, figure_style, save_figure
 
+    if zoo not in ZOOS:
+        raise ValueError(f"zoo={zoo!r}: choose one of {', '.join(ZOOS)}")
+    default = ZOOS[zoo]
     recipes = list_figures() if names is None else [get_figure(n) for n in names]
     formats = check_formats(formats)
     given = {str(k): str(v) for k, v in (weights or {}).items()}
@@ -288,9 +312,9 @@ def make_figures(
     for recipe in tqdm(recipes, desc="figures", disable=not progress, leave=False):
         head = f"{recipe.name} ({recipe.paper} {recipe.figure})"
         have = set(cache) | set(given)
-        missing = [r for r in recipe.needs if r not in have and WEIGHTS[r] not in shipped]
+        missing = [r for r in recipe.needs if r not in have and default[r] not in shipped]
         if missing:
-            hints = "; ".join(f"{WEIGHTS[r]}: {_train_hint(r)}" for r in missing)
+            hints = "; ".join(f"{default[r]}: {_train_hint(r, zoo)}" for r in missing)
             log(f"skipped {head}: not shipped — {hints}")
             continue
         lacking = missing_inputs(split, recipe.requires)
@@ -298,14 +322,14 @@ def make_figures(
             log(f"refused {head}: it needs {' and '.join(lacking)}, which {where} does not have")
             continue
         if optional_roles is None:
-            extra = [r for r in recipe.optional if r in have or WEIGHTS[r] in shipped]
+            extra = [r for r in recipe.optional if r in have or default[r] in shipped]
         else:
             extra = [r for r in recipe.optional if r in optional_roles]
         roles = (*recipe.needs, *extra)
         wrong = None
         for role in sorted(roles, key=lambda r: r not in given):  # the user's weights first
             if role not in cache:
-                spec = given.get(role, WEIGHTS[role])
+                spec = given.get(role, default[role])
                 cache[role] = load_weights(spec, dev)
                 records[role] = weights_record(cache[role], spec)
             if wrong := _wrong_model(role, cache[role], given.get(role)):
