@@ -222,3 +222,24 @@ def test_counterfactual_figure_has_a_row_per_factor_and_a_column_per_method(tiny
     assert sum("Δ=" in t for t in titles) == len(FACTORS)
     assert sum(t.startswith("E=") or "\nE=" in t for t in titles) == len(FACTORS) * len(methods)
     assert sorted(p.name for p in split.root.iterdir()) == before
+
+
+def test_person_energy_is_the_faithfulness_report_of_each_layer(tiny_models, split):
+    """The panel's numbers: one row per role and layer, the report's person energy and chance."""
+    from workbench.evaluate.report import faithfulness_report
+    from workbench.viz.figures.beyond import person_energy
+    from workbench.viz.figures.samples import input_size, matched_subsplit
+
+    bot = tiny_models["bot"]
+    table = person_energy({"bot": bot}, split, seed=0, pairs=4, layers=("layer2", "layer4"))
+    assert list(table.layer) == ["layer2", "layer4"] and set(table.role) == {"bot"}
+    small = matched_subsplit(split, 4, 0)
+    report = faithfulness_report(
+        bot, small, "gradcam", layer="layer4", input_size=input_size(bot), pairs=None, seed=0,
+        curves=False, progress=False, device="cpu",
+    )  # fmt: skip
+    row = table.iloc[1]
+    assert row.energy == pytest.approx(report.summary.loc["energy_on_person"].mean())
+    assert row.chance == pytest.approx(report.summary.loc["chance"].mean())
+    assert row.ratio == pytest.approx(row.energy / row.chance)
+    assert table.energy.iloc[0] != pytest.approx(row.energy)  # the layer is passed on

@@ -20,12 +20,13 @@ from workbench.viz.heatmap import shared_scale
 from workbench.viz.ranklist import GREEN, RED
 
 if TYPE_CHECKING:
+    import pandas as pd
     from matplotlib.figure import Figure
 
     from workbench.data.split import Split
     from workbench.viz.figures import Models
 
-__all__ = ["faithfulness_panel", "ranklist_heatmaps"]
+__all__ = ["faithfulness_panel", "person_energy", "ranklist_heatmaps"]
 
 
 @register_figure(
@@ -99,8 +100,39 @@ def faithfulness_panel(
     pairs: int = 24,
     layers: tuple[str, ...] = ("layer2", "layer3", "layer4"),
 ) -> Figure:
-    from workbench.evaluate.report import faithfulness_report, split_distances
     from workbench.viz.figures.style import figure_style
+
+    table = person_energy(models, split, seed=seed, pairs=pairs, layers=layers)
+    with figure_style():
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=(1.0 + 0.7 * len(table), 2.4))
+        ax = fig.subplots()
+        x = np.arange(len(table))
+        ax.bar(x - 0.18, table.energy, 0.36, label="Grad-CAM energy on person")
+        ax.bar(x + 0.18, table.chance, 0.36, label="chance (person area share)", color="0.7")
+        ax.set_xticks(x, [f"{r.role}\n{r.layer}" for r in table.itertuples()])
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("share of positive map energy")
+        ax.legend(fontsize=6, loc="upper left")
+        ax.set_title(f"Energy on the person mask ({pairs} pairs, both sides)")
+    return fig
+
+
+def person_energy(
+    models: Models,
+    split: Split,
+    *,
+    seed: int = 0,
+    pairs: int = 24,
+    layers: tuple[str, ...] = ("layer2", "layer3", "layer4"),
+) -> pd.DataFrame:
+    """What the faithfulness panel draws: per role and layer, the pair Grad-CAM's share of
+    positive energy on the person mask and the mask's area share (chance), both sides of
+    ``pairs`` matched (query, true match) pairs; columns role, layer, energy, chance, ratio."""
+    import pandas as pd
+
+    from workbench.evaluate.report import faithfulness_report, split_distances
 
     small = matched_subsplit(split, pairs, seed)  # the same pairs, without the whole gallery
     rows = []
@@ -113,22 +145,6 @@ def faithfulness_panel(
                 curves=False, progress=False, device=dev, distmat=distmat,
             )  # fmt: skip
             s = report.summary
-            rows.append(
-                (f"{role}\n{layer}", s.loc["energy_on_person"].mean(), s.loc["chance"].mean())
-            )
-    with figure_style():
-        from matplotlib.figure import Figure
-
-        fig = Figure(figsize=(1.0 + 0.7 * len(rows), 2.4))
-        ax = fig.subplots()
-        x = np.arange(len(rows))
-        ax.bar(x - 0.18, [r[1] for r in rows], 0.36, label="Grad-CAM energy on person")
-        ax.bar(
-            x + 0.18, [r[2] for r in rows], 0.36, label="chance (person area share)", color="0.7"
-        )
-        ax.set_xticks(x, [r[0] for r in rows])
-        ax.set_ylim(0, 1)
-        ax.set_ylabel("share of positive map energy")
-        ax.legend(fontsize=6, loc="upper left")
-        ax.set_title(f"Energy on the person mask ({pairs} pairs, both sides)")
-    return fig
+            energy, chance = s.loc["energy_on_person"].mean(), s.loc["chance"].mean()
+            rows.append((role, layer, energy, chance, energy / chance))
+    return pd.DataFrame(rows, columns=["role", "layer", "energy", "chance", "ratio"])
