@@ -1,0 +1,175 @@
+"""The zoo from scratch beside the zoo from the pretrained backbone: the tables of
+docs/pretraining.md and the README (issue 21).
+
+    python benchmarks/pretrained_zoo.py --data data/synth --out outputs/pretrained_zoo
+
+For every role of the paper figures whose ``NAME_pt`` card is shipped (``workbench figures
+--zoo pretrained``), measured the same way for both cards:
+
+* ``zoo.md``: rank-1 / mAP / mINP on the synthetic test split (the cards' metrics, which
+  ``workbench export`` measures on the shipped fp16 weights) and the training time;
+* ``faithfulness.md``: what the ``faithfulness`` figure draws — the pair Grad-CAM's energy on the
+  person mask at layer2/3/4 over its chance level (24 matched pairs, both sides);
+* ``attention.md``: the RGA models' spatial attention (attention2–4) on the person mask, the
+  faithfulness report of ``workbench explain --method attention --layer attentionK --report``
+  (``--pairs`` pairs, seed 0): energy, chance, their ratio and the pointing rate;
+* ``aam.md``: the AAM interpreters' ADRE, X-mAP_e / X-mAP_c and localisation lift per attribute
+  (``workbench aam-eval``, stored in the cards).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import pandas as pd
+
+import workbench
+from workbench.pretrained import list_pretrained
+from workbench.viz.figures import ZOOS
+
+ZOO_ROLES = ("bot", "daaf", "sa", "sa_plain", "ianet", "rga", "rga_norel", "rga_cbam")
+PANEL_ROLES = ("bot", "daaf", "sa", "rga", "ianet")  # the faithfulness figure's roles
+RGA_ROLES = ("rga", "rga_norel", "rga_cbam")
+AAM_ROLES = ("interpreter", "interpreter_n1", "interpreter_n5")
+
+
+def paired(roles: tuple[str, ...]) -> list[tuple[str, str, str]]:
+    """(role, scratch card, pretrained card) of each role whose both cards are shipped."""
+    shipped = {c["name"]: c for c in list_pretrained()}
+    return [
+        (role, ZOOS["scratch"][role], ZOOS["pretrained"][role])
+        for role in roles
+        if ZOOS["scratch"][role] in shipped and ZOOS["pretrained"][role] in shipped
+    ]
+
+
+def card(name: str) -> dict:
+    return next(c for c in list_pretrained() if c["name"] == name)
+
+
+def zoo_table() -> pd.DataFrame:
+    rows = []
+    for role, old, new in paired(ZOO_ROLES + AAM_ROLES):
+        for zoo, name in (("scratch", old), ("pretrained", new)):
+            c = card(name)
+            m, t = c.get("metrics", {}), c.get("training", {})
+            rows.append({
+                "role": role, "zoo": zoo, "card": name, "rank1": m.get("rank1"),
+                "mAP": m.get("mAP"), "mINP": m.get("mINP"),
+                "epochs": c["train_config"]["optim"]["epochs"],
+                "lr": c["train_config"]["optim"]["lr"], "train_s": t.get("seconds"),
+            })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def faithfulness_table(split, pairs: int) -> pd.DataFrame:
+    from workbench.viz.figures.beyond import person_energy
+
+    tables = []
+    for role, old, new in paired(PANEL_ROLES):
+        for zoo, name in (("scratch", old), ("pretrained", new)):
+            model = workbench.load_pretrained(name)
+            t = person_energy({role: model}, split, seed=0, pairs=pairs)
+            tables.append(t.assign(zoo=zoo, card=name))
+            print(t.assign(card=name).to_string(index=False), flush=True)
+    return pd.concat(tables)
+
+
+def attention_table(split, pairs: int) -> pd.DataFrame:
+    from workbench.evaluate.report import faithfulness_report
+
+    rows = []
+    for role, old, new in paired(RGA_ROLES):
+        for zoo, name in (("scratch", old), ("pretrained", new)):
+            model = workbench.load_pretrained(name)
+            layers = [i.name for i in model.layer_info if i.name.startswith("attention")]
+            for layer in layers:
+                r = faithfulness_report(
+                    model, split, "attention", layer=layer, pairs=pairs, seed=0, curves=False,
+                    progress=False, device="cpu",
+                )  # fmt: skip
+                s = r.summary
+                energy = float(s.loc["energy_on_person"].mean())
+                chance = float(s.loc["chance"].mean())
+                rows.append({
+                    "role": role, "zoo": zoo, "card": name, "layer": layer, "energy": energy,
+                    "chance": chance, "ratio": energy / chance,
+                    "pointing": float(s.loc["pointing_person"].mean()),
+                })  # fmt: skip
+                print(rows[-1], flush=True)
+    return pd.DataFrame(rows)
+
+
+def aam_table() -> tuple[pd.DataFrame, pd.DataFrame]:
+    metrics, local = [], []
+    for role, old, new in paired(AAM_ROLES):
+        for zoo, name in (("scratch", old), ("pretrained", new)):
+            e = card(name).get("explanation")
+            if not e:
+                print(f"{name}: no aam-eval in its card (workbench aam-eval --card)")
+                continue
+            metrics.append({"role": role, "zoo": zoo, "card": name, **e["metrics"]})
+            for row in e["localisation"]:
+                local.append({"role": role, "zoo": zoo, **row})
+    return pd.DataFrame(metrics), pd.DataFrame(local)
+
+
+def side_by_side(table: pd.DataFrame, index: list[str], values: list[str]) -> pd.DataFrame:
+    """One row per ``index``, the scratch and pretrained ``values`` next to each other."""
+    wide = table.pivot_table(index=index, columns="zoo", values=values, aggfunc="first")
+    wide.columns = [f"{v} ({z})" for v, z in wide.columns]
+    order = [f"{v} ({z})" for v in values for z in ("scratch", "pretrained")]
+    return wide[[c for c in order if c in wide.columns]].reset_index()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="data/synth")
+    parser.add_argument("--out", default="outputs/pretrained_zoo")
+    parser.add_argument("--pairs", type=int, default=200, help="pairs of the attention report")
+    parser.add_argument("--panel-pairs", type=int, default=24, help="pairs of the panel")
+    parser.add_argument(
+        "--only", nargs="*", default=["zoo", "faithfulness", "attention", "aam"],
+        help="which tables",
+    )  # fmt: skip
+    args = parser.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    from workbench.data.readers import load_split
+
+    split = load_split(args.data)
+    if "zoo" in args.only:
+        t = zoo_table()
+        t.to_csv(out / "zoo.csv", index=False)
+        md = side_by_side(t, ["role"], ["rank1", "mAP", "mINP", "train_s"]).round(1)
+        (out / "zoo.md").write_text(md.to_markdown(index=False) + "\n")
+        print(md.to_markdown(index=False))
+    if "faithfulness" in args.only:
+        t = faithfulness_table(split, args.panel_pairs)
+        t.to_csv(out / "faithfulness.csv", index=False)
+        md = side_by_side(t, ["role", "layer"], ["energy", "chance", "ratio"]).round(3)
+        (out / "faithfulness.md").write_text(md.to_markdown(index=False) + "\n")
+        print(md.to_markdown(index=False))
+    if "attention" in args.only:
+        t = attention_table(split, args.pairs)
+        t.to_csv(out / "attention.csv", index=False)
+        md = side_by_side(t, ["role", "layer"], ["energy", "chance", "ratio", "pointing"])
+        (out / "attention.md").write_text(md.round(3).to_markdown(index=False) + "\n")
+        print(md.round(3).to_markdown(index=False))
+    if "aam" in args.only:
+        metrics, local = aam_table()
+        if len(metrics):
+            metrics.to_csv(out / "aam.csv", index=False)
+            local.to_csv(out / "aam_localisation.csv", index=False)
+            keys = ["adre", "x_map_e", "x_map_c", "rank1", "mAP"]
+            md = side_by_side(metrics, ["role"], keys).round(2).to_markdown(index=False)
+            md += "\n\n" + side_by_side(
+                local[local.role == "interpreter"], ["attribute", "region"], ["lift"]
+            ).round(2).to_markdown(index=False)
+            (out / "aam.md").write_text(md + "\n")
+            print(md)
+
+
+if __name__ == "__main__":
+    main()
