@@ -77,17 +77,19 @@ def faithfulness_table(split, pairs: int) -> pd.DataFrame:
 
 
 def attention_table(split, pairs: int) -> pd.DataFrame:
-    from workbench.evaluate.report import faithfulness_report
+    from workbench.evaluate.report import faithfulness_report, split_distances
+    from workbench.viz.figures.samples import input_size
 
     rows = []
     for role, old, new in paired(RGA_ROLES):
         for zoo, name in (("scratch", old), ("pretrained", new)):
             model = workbench.load_pretrained(name)
             layers = [i.name for i in model.layer_info if i.name.startswith("attention")]
+            distmat = split_distances(model, split, input_size(model), "cpu")  # once a model
             for layer in layers:
                 r = faithfulness_report(
                     model, split, "attention", layer=layer, pairs=pairs, seed=0, curves=False,
-                    progress=False, device="cpu",
+                    progress=False, device="cpu", distmat=distmat,
                 )  # fmt: skip
                 s = r.summary
                 energy = float(s.loc["energy_on_person"].mean())
