@@ -13,8 +13,10 @@ For every role of the paper figures whose ``NAME_pt`` card is shipped (``workben
 * ``attention.md``: the RGA models' spatial attention (attention2–4) on the person mask, the
   faithfulness report of ``workbench explain --method attention --layer attentionK --report``
   (``--pairs`` pairs, seed 0): energy, chance, their ratio and the pointing rate;
-* ``aam.md``: the AAM interpreters' ADRE, X-mAP_e / X-mAP_c and localisation lift per attribute
-  (``workbench aam-eval``, stored in the cards).
+* ``aam.md``: the AAM interpreters' ADRE, X-mAP_e / X-mAP_c and localisation per attribute
+  (``workbench aam-eval``, stored in the cards): ``lift`` = the AAM's energy in the attribute's
+  region over the region's area share on every image with the region, ``lift_pos`` the same on
+  the images that have the attribute.
 """
 
 from __future__ import annotations
@@ -113,7 +115,8 @@ def aam_table() -> tuple[pd.DataFrame, pd.DataFrame]:
                 continue
             metrics.append({"role": role, "zoo": zoo, "card": name, **e["metrics"]})
             for row in e["localisation"]:
-                local.append({"role": role, "zoo": zoo, **row})
+                lift_pos = row.get("inside_pos", float("nan")) / row.get("chance_pos", float("nan"))
+                local.append({"role": role, "zoo": zoo, **row, "lift_pos": lift_pos})
     return pd.DataFrame(metrics), pd.DataFrame(local)
 
 
@@ -167,7 +170,7 @@ def main() -> None:
             keys = ["adre", "x_map_e", "x_map_c", "rank1", "mAP"]
             md = side_by_side(metrics, ["role"], keys).round(2).to_markdown(index=False)
             md += "\n\n" + side_by_side(
-                local[local.role == "interpreter"], ["attribute", "region"], ["lift"]
+                local[local.role == "interpreter"], ["attribute", "region"], ["lift", "lift_pos"]
             ).round(2).to_markdown(index=False)
             (out / "aam.md").write_text(md + "\n")
             print(md)
