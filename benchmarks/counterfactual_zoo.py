@@ -66,7 +66,7 @@ def main() -> None:
     out = Path(args.out)
     if args.tables_only:  # summaries and verdicts again from each model's pairs.csv
         rebuild(out)
-        (out / "tables.md").write_text(tables(out))
+        (out / "tables.md").write_text(tables(out, target_of(args.interpreter)))
         return
     names = args.models or [
         p.stem for p in sorted(Path("weights").glob("*.json")) if not p.stem.startswith("interp")
@@ -104,7 +104,19 @@ def main() -> None:
     pd.concat(profiles).to_csv(out / "profiles.csv")
     pd.concat(verdicts).to_csv(out / "verdicts.csv")
     (out / "timings.json").write_text(json.dumps(timings, indent=1))
-    (out / "tables.md").write_text(tables(out))
+    (out / "tables.md").write_text(tables(out, target_of(args.interpreter)))
+
+
+def target_of(interpreter: str) -> str:
+    """The shipped name of the interpreter's target (the card whose weights it was built on)."""
+    cards = workbench.list_pretrained()
+    config = next(c for c in cards if c["name"] == interpreter)["model_config"]
+    names = {c["name"] for c in cards}
+    by_sha = [c["name"] for c in cards if c.get("sha256") == config.get("target_sha256")]
+    # an interpreter built on a run's fp32 weights: the run folder is named after the card
+    path = Path(str(config.get("target")))
+    by_name = [n for n in (path.stem, path.parent.name) if n in names]
+    return (by_sha + by_name + ["its target"])[0]
 
 
 def rebuild(out: Path) -> None:
@@ -123,7 +135,7 @@ def rebuild(out: Path) -> None:
     pd.concat(verdicts).to_csv(out / "verdicts.csv")
 
 
-def tables(out: Path) -> str:
+def tables(out: Path, target: str = "bot_r18w16_256") -> str:
     """The markdown tables of docs/counterfactuals.md from the CSVs this script wrote."""
     summary = pd.read_csv(out / "summary_all.csv")
     profiles = pd.read_csv(out / "profiles.csv")
@@ -133,9 +145,9 @@ def tables(out: Path) -> str:
     prof = profiles.pivot(index="factor", columns="model", values="median_abs_delta").loc[factors]
     rank = profiles.pivot(index="factor", columns="model", values="rank").loc[factors]
     cells = prof.map(lambda v: f"{v:.3f}") + " (" + rank.astype(int).astype(str) + ")"
-    own = profiles[profiles.model == "bot_r18w16_256"].set_index("factor")  # its target's pairs
+    own = profiles[profiles.model == target].set_index("factor")  # its target's pairs
     aam = own.aam_median_abs_change.reindex(factors)
-    cells["AAM interpreter (bot_r18w16_256)"] = aam.map(lambda v: "—" if pd.isna(v) else f"{v:.4f}")
+    cells[f"AAM interpreter ({target})"] = aam.map(lambda v: "—" if pd.isna(v) else f"{v:.4f}")
     rho = profiles.groupby("model").spearman.first()
     lines.append(cells.to_markdown())
     lines.append(
