@@ -46,22 +46,30 @@ def paired(roles: tuple[str, ...]) -> list[tuple[str, str, str]]:
     ]
 
 
+def twins(roles: tuple[str, ...]) -> list[tuple[str, str, str]]:
+    """(role, zoo, card name) of both cards of each paired role, scratch first."""
+    return [
+        (role, zoo, name)
+        for role, old, new in paired(roles)
+        for zoo, name in (("scratch", old), ("pretrained", new))
+    ]
+
+
 def card(name: str) -> dict:
     return next(c for c in list_pretrained() if c["name"] == name)
 
 
 def zoo_table() -> pd.DataFrame:
     rows = []
-    for role, old, new in paired(ZOO_ROLES + AAM_ROLES):
-        for zoo, name in (("scratch", old), ("pretrained", new)):
-            c = card(name)
-            m, t = c.get("metrics", {}), c.get("training", {})
-            rows.append({
-                "role": role, "zoo": zoo, "card": name, "rank1": m.get("rank1"),
-                "mAP": m.get("mAP"), "mINP": m.get("mINP"),
-                "epochs": c["train_config"]["optim"]["epochs"],
-                "lr": c["train_config"]["optim"]["lr"], "train_s": t.get("seconds"),
-            })  # fmt: skip
+    for role, zoo, name in twins(ZOO_ROLES + AAM_ROLES):
+        c = card(name)
+        m, t = c.get("metrics", {}), c.get("training", {})
+        rows.append({
+            "role": role, "zoo": zoo, "card": name, "rank1": m.get("rank1"),
+            "mAP": m.get("mAP"), "mINP": m.get("mINP"),
+            "epochs": c["train_config"]["optim"]["epochs"],
+            "lr": c["train_config"]["optim"]["lr"], "train_s": t.get("seconds"),
+        })  # fmt: skip
     return pd.DataFrame(rows)
 
 
@@ -69,12 +77,11 @@ def faithfulness_table(split, pairs: int) -> pd.DataFrame:
     from workbench.viz.figures.beyond import person_energy
 
     tables = []
-    for role, old, new in paired(PANEL_ROLES):
-        for zoo, name in (("scratch", old), ("pretrained", new)):
-            model = workbench.load_pretrained(name)
-            t = person_energy({role: model}, split, seed=0, pairs=pairs)
-            tables.append(t.assign(zoo=zoo, card=name))
-            print(t.assign(card=name).to_string(index=False), flush=True)
+    for role, zoo, name in twins(PANEL_ROLES):
+        model = workbench.load_pretrained(name)
+        t = person_energy({role: model}, split, seed=0, pairs=pairs)
+        tables.append(t.assign(zoo=zoo, card=name))
+        print(t.assign(card=name).to_string(index=False), flush=True)
     return pd.concat(tables)
 
 
@@ -83,40 +90,38 @@ def attention_table(split, pairs: int) -> pd.DataFrame:
     from workbench.viz.figures.samples import input_size
 
     rows = []
-    for role, old, new in paired(RGA_ROLES):
-        for zoo, name in (("scratch", old), ("pretrained", new)):
-            model = workbench.load_pretrained(name)
-            layers = [i.name for i in model.layer_info if i.name.startswith("attention")]
-            distmat = split_distances(model, split, input_size(model), "cpu")  # once a model
-            for layer in layers:
-                r = faithfulness_report(
-                    model, split, "attention", layer=layer, pairs=pairs, seed=0, curves=False,
-                    progress=False, device="cpu", distmat=distmat,
-                )  # fmt: skip
-                s = r.summary
-                energy = float(s.loc["energy_on_person"].mean())
-                chance = float(s.loc["chance"].mean())
-                rows.append({
-                    "role": role, "zoo": zoo, "card": name, "layer": layer, "energy": energy,
-                    "chance": chance, "ratio": energy / chance,
-                    "pointing": float(s.loc["pointing_person"].mean()),
-                })  # fmt: skip
-                print(rows[-1], flush=True)
+    for role, zoo, name in twins(RGA_ROLES):
+        model = workbench.load_pretrained(name)
+        layers = [i.name for i in model.layer_info if i.name.startswith("attention")]
+        distmat = split_distances(model, split, input_size(model), "cpu")  # once a model
+        for layer in layers:
+            r = faithfulness_report(
+                model, split, "attention", layer=layer, pairs=pairs, seed=0, curves=False,
+                progress=False, device="cpu", distmat=distmat,
+            )  # fmt: skip
+            s = r.summary
+            energy = float(s.loc["energy_on_person"].mean())
+            chance = float(s.loc["chance"].mean())
+            rows.append({
+                "role": role, "zoo": zoo, "card": name, "layer": layer, "energy": energy,
+                "chance": chance, "ratio": energy / chance,
+                "pointing": float(s.loc["pointing_person"].mean()),
+            })  # fmt: skip
+            print(rows[-1], flush=True)
     return pd.DataFrame(rows)
 
 
 def aam_table() -> tuple[pd.DataFrame, pd.DataFrame]:
     metrics, local = [], []
-    for role, old, new in paired(AAM_ROLES):
-        for zoo, name in (("scratch", old), ("pretrained", new)):
-            e = card(name).get("explanation")
-            if not e:
-                print(f"{name}: no aam-eval in its card (workbench aam-eval --card)")
-                continue
-            metrics.append({"role": role, "zoo": zoo, "card": name, **e["metrics"]})
-            for row in e["localisation"]:
-                lift_pos = row.get("inside_pos", float("nan")) / row.get("chance_pos", float("nan"))
-                local.append({"role": role, "zoo": zoo, **row, "lift_pos": lift_pos})
+    for role, zoo, name in twins(AAM_ROLES):
+        e = card(name).get("explanation")
+        if not e:
+            print(f"{name}: no aam-eval in its card (workbench aam-eval --card)")
+            continue
+        metrics.append({"role": role, "zoo": zoo, "card": name, **e["metrics"]})
+        for row in e["localisation"]:
+            lift_pos = row.get("inside_pos", float("nan")) / row.get("chance_pos", float("nan"))
+            local.append({"role": role, "zoo": zoo, **row, "lift_pos": lift_pos})
     return pd.DataFrame(metrics), pd.DataFrame(local)
 
 
