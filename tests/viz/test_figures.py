@@ -109,6 +109,9 @@ def test_pretrained_zoo_names_its_own_cards_and_how_to_train_them(split, tmp_pat
     assert cbam.startswith("skipped rga_supp_fig1") and "rga_cbam_not_shipped_pt" in cbam
     assert "--config weights/rga_cbam_r18w16_256.json --init pretrain_r18w16 --lr 8e-4" in cbam
     assert "--init pretrain_r18w16 --out runs/ianet_not_shipped_pt" in ianet
+    monkeypatch.setitem(ZOOS["pretrained"], "interpreter", "interpreter_not_shipped_pt")
+    make_figures(["aam_fig1"], split, tmp_path, zoo="pretrained", progress=False, log=log.append)
+    assert """--target bot_r18w16_256_pt --model-config '{"distill_weight": 5.0}'""" in log[-1]
     with pytest.raises(ValueError, match="zoo='imagenet'"):
         make_figures(["ianet_fig8"], split, tmp_path, zoo="imagenet", progress=False)
 

@@ -213,8 +213,8 @@ def _train_hint(role: str, zoo: str = "scratch") -> str:
     name = ZOOS[zoo][role]
     if zoo == "pretrained":  # the scratch card's recipe, started from the pretrained backbone
         base = (
-            f"--target {ZOOS[zoo]['bot']}"
-            if role.startswith("interpreter")
+            f"""--target {ZOOS[zoo]["bot"]} --model-config '{{"distill_weight": 5.0}}'"""
+            if role.startswith("interpreter")  # weight 5: docs/pretraining.md, the AAM section
             else "--init pretrain_r18w16" + (" --lr 8e-4" if role.startswith("rga") else "")
         )
         return (
