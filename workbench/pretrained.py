@@ -140,17 +140,13 @@ def find_card(name_or_path: str | Path) -> dict[str, Any]:
     raise KeyError(f"no pretrained weights named {str(name_or_path)!r}; available: {names}")
 
 
-def load_pretrained(
-    name_or_path: str | Path, device: str | torch.device = "cpu", verify: bool = True
-) -> nn.Module:
-    """Build the model a card describes and load its verified weights (eval mode, float32).
+def card_weights(card: dict[str, Any], verify: bool = True) -> Path:
+    """The weights file of a card (:func:`find_card`), checked against its sha256.
 
-    ``device``: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or a ``torch.device``
-    (:func:`workbench.device.resolve_device`).
-
-    The card is attached as ``model.card``.
+    Raises:
+        FileNotFoundError: the file is missing (the message carries the card's rebuild command).
+        ChecksumError: its sha256 is not the card's (``verify=True``).
     """
-    card = find_card(name_or_path)
     weights = Path(card["_card_path"]).parent / card["weights"]
     if not weights.exists():
         raise FileNotFoundError(
@@ -165,6 +161,21 @@ def load_pretrained(
                 f"({card['sha256'][:16]}…); the file is corrupt or was replaced — restore it "
                 f"(git checkout -- {weights.name}) or rebuild it"
             )
+    return weights
+
+
+def load_pretrained(
+    name_or_path: str | Path, device: str | torch.device = "cpu", verify: bool = True
+) -> nn.Module:
+    """Build the model a card describes and load its verified weights (eval mode, float32).
+
+    ``device``: ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or a ``torch.device``
+    (:func:`workbench.device.resolve_device`).
+
+    The card is attached as ``model.card``.
+    """
+    card = find_card(name_or_path)
+    weights = card_weights(card, verify=verify)
     model = _build_and_load(weights, card["architecture"], card["model_config"])
     model.card = card  # type: ignore[assignment]
     return model.to(resolve_device(device)).eval()

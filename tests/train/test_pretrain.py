@@ -183,6 +183,24 @@ def test_init_of_another_architecture_is_refused(tmp_path, model, config, match)
     assert not (tmp_path / "init_backbone.safetensors").exists()
 
 
+def test_init_with_corrupt_or_missing_weights_is_refused(tmp_path):
+    """--init checks the file as load_pretrained does: its sha256, then its presence."""
+    from workbench.pretrained import ChecksumError
+
+    src = source_card(tmp_path)
+    src.write_bytes(src.read_bytes()[:-8] + b"corrupt!")
+    with pytest.raises(ChecksumError, match="does not match its card"):
+        prepare_init(
+            src.with_suffix(".json"), "bot", {"backbone": "resnet18", "width": 8}, tmp_path
+        )
+    src.unlink()
+    with pytest.raises(FileNotFoundError, match="is missing"):
+        prepare_init(
+            src.with_suffix(".json"), "bot", {"backbone": "resnet18", "width": 8}, tmp_path
+        )
+    assert not (tmp_path / "init_backbone.safetensors").exists()
+
+
 def test_init_with_weights_that_hold_no_backbone_is_refused(tmp_path):
     src = source_card(tmp_path)
     tensors = {k: v for k, v in load_file(src).items() if not k.startswith("backbone.")}

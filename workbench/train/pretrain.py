@@ -330,17 +330,10 @@ def prepare_init(
     from workbench.models.base import compare_state_dicts, format_key_lists
     from workbench.models.registry import build_config
     from workbench.models.resnet import backbone_from_config
-    from workbench.pretrained import ChecksumError, find_card, sha256_file
+    from workbench.pretrained import card_weights, find_card
 
     card = find_card(init)
-    weights = Path(card["_card_path"]).parent / card["weights"]
-    if not weights.is_file():
-        raise FileNotFoundError(
-            f"{weights}: the weights of --init {init} are missing"
-            + (f"; rebuild them with: {card['reproduce']}" if card.get("reproduce") else "")
-        )
-    if sha256_file(weights) != card["sha256"]:
-        raise ChecksumError(f"{weights}: sha256 does not match its card; restore or rebuild it")
+    weights = card_weights(card)  # missing or corrupt: says so, with the rebuild command
     src = card["model_config"]
     src_desc = (
         f"{card['name']} ({card['architecture']}, {src.get('backbone')} width {src.get('width')})"
