@@ -19,6 +19,7 @@ from workbench import __version__
 from workbench.cli_support import (
     figure_formats,
     json_object,
+    non_negative_float,
     non_negative_int,
     output_dir,
     output_file,
@@ -117,7 +118,7 @@ def _pretrain(args: argparse.Namespace) -> int:
             new = pretrain.pretrain_config(config.data.root, args.epochs)
             config.optim = new.optim
     else:
-        config = pretrain.pretrain_config(args.data, args.epochs or 12)
+        config = pretrain.pretrain_config(args.data, args.epochs or 12, args.part_loss)
         config.data.height, config.data.width = args.height, args.width
     metrics = Trainer(config, args.out, resume=args.resume, progress=not args.quiet).fit()
     print(json.dumps({k: round(v, 2) for k, v in metrics.items()}))
@@ -523,6 +524,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--height", type=positive_int, default=128, help="image and input height")
     p.add_argument("--width", type=positive_int, default=64, help="image and input width")
     p.add_argument("--holdout", type=non_negative_int, default=50, help="held-out ids per part")
+    p.add_argument(
+        "--part-loss",
+        type=non_negative_float,
+        default=0.0,
+        help="weight of the part-segmentation objective on layer4 (0 = identity only; "
+        "pretrain_r18w16_parts: 1)",
+    )
     p.add_argument(
         "--parts",
         default=None,

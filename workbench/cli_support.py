@@ -181,6 +181,16 @@ def non_negative_int(value: str) -> int:
     return n
 
 
+def non_negative_float(value: str) -> float:
+    try:
+        x = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number") from None
+    if not 0 <= x < float("inf"):
+        raise argparse.ArgumentTypeError(f"{value}: need a finite number >= 0")
+    return x
+
+
 def positive_int(value: str) -> int:
     n = non_negative_int(value)
     if n < 1:

@@ -59,6 +59,7 @@ __all__ = [
     "get_layer",
     "get_layer_info",
     "pooling_of",
+    "tie_outputs",
 ]
 
 
@@ -448,3 +449,28 @@ def format_key_lists(
         shapes = [f"{k} file {list(a)} vs model {list(b)}" for k, a, b in mismatched]
         lines.append(f"  shape mismatches ({len(mismatched)}): {head(shapes)}")
     return "\n".join(lines)
+
+
+class _Tie(torch.autograd.Function):
+    """Identity on ``main``; the extra tensors get a zero gradient (see :func:`tie_outputs`)."""
+
+    @staticmethod
+    def forward(ctx: Any, main: Tensor, *extra: Tensor) -> Tensor:  # type: ignore[override]
+        ctx.shapes = [(t.shape, t.dtype, t.device) for t in extra]
+        return main.view_as(main)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, ...]:  # type: ignore[override]
+        zeros = [torch.zeros(s, dtype=d, device=dev) for s, d, dev in ctx.shapes]
+        return (grad, *zeros)
+
+
+def tie_outputs(main: Tensor, *extra: Tensor) -> Tensor:
+    """``main`` unchanged, with ``extra`` tensors on its autograd path (zero gradient to them).
+
+    Puts a training branch's outputs (DAAF's HAB/PAB, BoT's part head) on the path of the train
+    dict's ``features``, so every parameter receives a gradient (zero from this path) even from a
+    loss that ignores the branch: what the registry conformance test and an unused-parameter-free
+    DistributedDataParallel expect. The branch's own loss comes from ``extra_losses``.
+    """
+    return _Tie.apply(main, *extra)

@@ -19,19 +19,29 @@ importer`), all stored in the config so an export → ``load_pretrained`` round 
 (backbone, see :mod:`workbench.models.resnet`), ``pool="gem"`` with ``gem_p``/``gem_learnable``
 (FastReID SBS / AGW) and ``fc_dim`` (torchreid's ``resnet50_fc512``: Linear + BN + ReLU after the
 pooling; its output is the global feature the head sees).
+
+Not in the paper: ``part_loss`` > 0 adds a part-segmentation objective in training (a 1×1 conv on
+layer4 predicts each position's part label, cross-entropy against the part masks), which the
+workbench's pretraining uses to make layer4 tell the person from the background (issue 21,
+``docs/pretraining.md``). It never runs in eval mode; 0 (the default) is the paper's BoT.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import torch.nn.functional as F
 from torch import Tensor, nn
 
+from workbench.data.annotations import PART_LABELS
 from workbench.models.base import (
     LayerInfo,
     ModelConfig,
     ModelConfigError,
+    TrainOutput,
+    tie_outputs,
 )
 from workbench.models.heads import BNNeck, FCNeck, GeM, GlobalAvgPool, PooledBNNeckModel
 from workbench.models.registry import register_model
@@ -66,6 +76,10 @@ class BoTConfig(ModelConfig):
         gem_p: GeM exponent (initial value if learnable).
         gem_learnable: GeM ``p`` is a parameter (FastReID SBS) or fixed (AGW).
         fc_dim: 0, or the width of a Linear + BN + ReLU neck after pooling (torchreid fc512).
+        part_loss: weight of the part-segmentation objective in training (not in the paper; 0 =
+            off): a 1×1 conv on layer4 predicts the part label (``annotations.PART_LABELS``,
+            background + 7 parts) of every position, trained with cross-entropy against each
+            position's share of every label in the part masks (``parts`` field).
     """
 
     backbone: str = "resnet50"
@@ -85,6 +99,7 @@ class BoTConfig(ModelConfig):
     gem_p: float = 3.0
     gem_learnable: bool = True
     fc_dim: int = 0
+    part_loss: float = 0.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -113,6 +128,10 @@ class BoTConfig(ModelConfig):
             raise ModelConfigError(f"gem_p must be > 0, got {self.gem_p!r}")
         if not isinstance(self.fc_dim, int) or self.fc_dim < 0:
             raise ModelConfigError(f"fc_dim must be an int >= 0, got {self.fc_dim!r}")
+        if isinstance(self.part_loss, bool) or not (
+            isinstance(self.part_loss, int | float) and 0 <= self.part_loss < float("inf")
+        ):
+            raise ModelConfigError(f"part_loss must be a number >= 0, got {self.part_loss!r}")
 
     @classmethod
     def tiny(cls, **overrides: Any) -> BoTConfig:
@@ -171,6 +190,10 @@ class BoT(PooledBNNeckModel):
             *vectors,
             LayerInfo("embedding", dim, None, "head", "vector"),
         ]
+        self.part_head: nn.Conv2d | None = None
+        if config.part_loss > 0:  # training only: part labels of layer4's positions
+            self.part_head = nn.Conv2d(self.backbone.num_features, len(PART_LABELS), 1)
+            self.train_fields = ("parts",)  # type: ignore[misc]  # per instance
 
     def _run(self, images: Tensor, maps: dict[str, Tensor] | None) -> Tensor:
         """The layer4 map (B, C, H/16, W/16) with last stride 1; every backbone map (stem,
@@ -179,3 +202,39 @@ class BoT(PooledBNNeckModel):
             return self.backbone.forward_features(images)
         maps.update(self.backbone.named_maps(images))
         return maps["layer4"]
+
+    def forward(self, images: Tensor) -> Tensor | TrainOutput:
+        """Eval: the embedding; train: ``logits``, ``features``, ``embedding`` and, with
+        ``part_loss``, ``parts`` (B, 8, h, w): the part-label logits of layer4's positions."""
+        if not self.training or self.part_head is None:
+            return super().forward(images)
+        x = self._run(images, None)
+        out: dict[str, Tensor] = dict(self.head(self._global(x)))  # type: ignore[arg-type]
+        out["parts"] = self.part_head(x)
+        out["features"] = tie_outputs(out["features"], out["parts"])
+        return out  # type: ignore[return-value]
+
+    def extra_losses(self, output: TrainOutput, batch: Mapping[str, Any]) -> dict[str, Tensor]:
+        """``{"parts": part_loss · CE(parts, share of each label per position)}`` (or none)."""
+        if self.part_head is None:
+            return {}
+        logits = output["parts"]  # type: ignore[typeddict-item]
+        target = part_shares(batch["parts"], len(PART_LABELS), tuple(logits.shape[-2:]))
+        return {"parts": self.config.part_loss * F.cross_entropy(logits.float(), target)}
+
+
+def part_shares(parts: Tensor, labels: int, size: tuple[int, int]) -> Tensor:
+    """(B, H, W) int part labels → (B, labels, h, w): each cell's share of every label.
+
+    The area average of the one-hot maps (exact when H, W are multiples of h, w), so a cell on
+    the person's outline is a soft target (e.g. 0.6 upper body, 0.4 background), not a vote.
+    """
+    if parts.dim() != 3:
+        raise ValueError(f"parts: need (B, H, W) integer labels, got shape {tuple(parts.shape)}")
+    if int(parts.min()) < 0 or int(parts.max()) >= labels:
+        raise ValueError(
+            f"parts: labels {int(parts.min())}..{int(parts.max())} outside 0..{labels - 1} "
+            f"(annotations.PART_LABELS)"
+        )
+    onehot = F.one_hot(parts.long(), labels).permute(0, 3, 1, 2).float()  # (B, L, H, W)
+    return F.adaptive_avg_pool2d(onehot, size)

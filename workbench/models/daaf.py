@@ -93,7 +93,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from workbench.data.annotations import COCO_KEYPOINTS
-from workbench.models.base import Capability, ModelConfigError, TrainOutput
+from workbench.models.base import Capability, ModelConfigError, TrainOutput, tie_outputs
 from workbench.models.bot import BoT, BoTConfig
 from workbench.models.registry import register_model
 
@@ -303,26 +303,6 @@ class PartialAttentionBranch(nn.Module):
         return [[head(d) for head in self.heads] for d in decoded]
 
 
-class _Tie(torch.autograd.Function):
-    """Identity on ``main``; the extra tensors get a zero gradient.
-
-    Puts the training branches' outputs on the autograd path of ``features``, so every parameter
-    receives a gradient (zero from this path) even from a loss that ignores the branches — what
-    the registry conformance test and an unused-parameter-free DistributedDataParallel expect.
-    The branch losses themselves come from :meth:`DAAF.extra_losses`.
-    """
-
-    @staticmethod
-    def forward(ctx: Any, main: Tensor, *extra: Tensor) -> Tensor:  # type: ignore[override]
-        ctx.shapes = [(t.shape, t.dtype, t.device) for t in extra]
-        return main.view_as(main)
-
-    @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, ...]:  # type: ignore[override]
-        zeros = [torch.zeros(s, dtype=d, device=dev) for s, d, dev in ctx.shapes]
-        return (grad, *zeros)
-
-
 def gaussian_heatmaps(
     keypoints: Tensor, size: tuple[int, int], image_size: tuple[int, int], sigma: float
 ) -> Tensor:
@@ -463,7 +443,7 @@ class DAAF(BoT):
             out["keypoints"] = self.pab(x4)  # (B, K, H', W')
             extra.append(out["keypoints"])
         if extra:
-            out["features"] = _Tie.apply(out["features"], *extra)
+            out["features"] = tie_outputs(out["features"], *extra)
         return out  # type: ignore[return-value]
 
     def extra_losses(self, output: TrainOutput, batch: Mapping[str, Any]) -> dict[str, Tensor]:

@@ -11,6 +11,7 @@ number of identities), merged into one Market-style folder::
     OUT/parts/s2_d1_n1200/        workbench synth --ids 1200 --seed 2 --domain 1
     OUT/bounding_box_train/       every identity of every part (hard links), but the held-out ones
     OUT/query, bounding_box_test  ``holdout`` identities per part, to watch the pretraining
+    OUT/masks/<folder>/           each image's part-label mask, renamed with it (``part_loss``)
     OUT/pretrain.json             the recipe and counts; written last (the folder is complete)
 
 Pids are renumbered 1..N over the parts in order (part, pid), so identities of different parts
@@ -131,6 +132,7 @@ def render_pretraining_data(
 
     Returns the content of ``out/pretrain.json``.
     """
+    from workbench.data.annotations import MASK_DIR, mask_path_for
     from workbench.data.synth.generate import ensure_synthetic
 
     parts = _check_parts(parts, holdout)
@@ -141,17 +143,19 @@ def render_pretraining_data(
             f"or empty folder"
         )
     done = _read_meta(out)
-    if done and done.get("height") == height and done.get("width") == width:
+    if done and done.get("masks") and (done.get("height"), done.get("width")) == (height, width):
         recipe = [{k: p[k] for k in ("seed", "domain", "ids")} for p in done["parts"]]
         if recipe == [dataclasses.asdict(p) for p in parts] and done.get("holdout") == holdout:
             return done  # this exact set is there, complete
     (out / "parts").mkdir(parents=True, exist_ok=True)
     (out / PRETRAIN_META).unlink(missing_ok=True)  # incomplete until the merge is done
-    for folder in _FOLDERS:
+    for folder in (*_FOLDERS, MASK_DIR):
         if (out / folder).exists():
             shutil.rmtree(out / folder)
+    for folder in _FOLDERS:
         (out / folder).mkdir()
-    next_pid, counts, rows = 1, dict.fromkeys(_FOLDERS, 0), []
+        (out / MASK_DIR / folder).mkdir(parents=True)
+    next_pid, counts, rows, masks = 1, dict.fromkeys(_FOLDERS, 0), [], 0
     for part in parts:
         root, _ = ensure_synthetic(
             out / "parts" / part.folder, part.ids, part.seed, height, width, progress, part.domain
@@ -174,7 +178,12 @@ def render_pretraining_data(
                 dest = "bounding_box_train"
                 if pid in held:
                     dest = folder if folder != "bounding_box_train" else dest
-                _link(src, out / dest / f"{new_pid[pid]:04d}_{rest}")
+                name = f"{new_pid[pid]:04d}_{rest}"
+                _link(src, out / dest / name)
+                mask = mask_path_for(root, src)
+                if mask.is_file():
+                    _link(mask, mask_path_for(out, out / dest / name))
+                    masks += 1
                 counts[dest] += 1
         rows.append(
             {
@@ -193,6 +202,7 @@ def render_pretraining_data(
         "ids": next_pid - 1,
         "ids_train": next_pid - 1 - holdout * len(parts),
         "counts": counts,
+        "masks": masks,
     }
     atomic_write_text(out / PRETRAIN_META, json.dumps(meta, indent=2) + "\n")
     return meta
@@ -205,19 +215,27 @@ def _read_meta(out: Path) -> dict[str, Any] | None:
         return None
 
 
-def pretrain_config(data: str | Path = "data/pretrain", epochs: int = 12) -> Any:
+def pretrain_config(
+    data: str | Path = "data/pretrain", epochs: int = 12, part_loss: float = 0.0
+) -> Any:
     """The training recipe of ``pretrain_r18w16``: BoT (ResNet-18, width 16, last stride 1) at
     128×64 on the pretraining set, identity objective (label-smoothed CE + batch-hard triplet),
     the zoo's optimiser (Adam 2e-3, weight decay 5e-4), warm-up 2 epochs, steps at 60 % / 85 %.
+
+    ``part_loss`` > 0 adds BoT's part-segmentation objective at that weight (``BoTConfig.
+    part_loss``: layer4's positions predict their part labels; ``pretrain_r18w16_parts``).
     """
     from workbench.train.config import DataConfig, OptimConfig, TrainConfig
 
     if not isinstance(epochs, int) or epochs < 3:
         raise ValueError(f"epochs={epochs!r}: the pretraining recipe needs at least 3 epochs")
+    model_config: dict[str, Any] = {"backbone": "resnet18", "width": 16, "last_stride": 1}
+    if part_loss:
+        model_config["part_loss"] = part_loss
     milestones = tuple(sorted({max(3, round(0.6 * epochs)), max(3, round(0.85 * epochs))}))
     return TrainConfig(
         model="bot",
-        model_config={"backbone": "resnet18", "width": 16, "last_stride": 1},
+        model_config=model_config,
         data=DataConfig(root=str(data), height=128, width=64, batch_size=64, workers=1, pad=5),
         optim=OptimConfig(lr=2e-3, epochs=epochs, warmup_epochs=2, milestones=milestones),
         eval_every=0,

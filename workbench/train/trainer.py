@@ -229,7 +229,7 @@ class Trainer:
                 transform,
                 attributes=attributes,
                 pid_to_label=self.pid_to_label,
-                load_masks="mask" in fields,
+                load_masks=bool({"mask", "parts"} & fields),
             )
             if "keypoints" not in fields:
                 self._dataset.keypoints = None
