@@ -97,6 +97,42 @@ def test_pretraining_set_merges_parts_with_new_pids_and_holds_out(pretrain_set):
     assert not hashes & {f.read_bytes() for f in (b / "bounding_box_train").iterdir()}
 
 
+def test_every_image_of_the_set_keeps_its_part_mask_under_its_new_name(pretrain_set):
+    from workbench.data.annotations import mask_path_for
+    from workbench.data.readers import load_split
+
+    meta = json.loads((pretrain_set / "pretrain.json").read_text())
+    split = load_split(pretrain_set)
+    tables = (split.train, split.query, split.gallery)
+    assert meta["masks"] == sum(len(t) for t in tables)
+    for table in tables:  # the reader finds them, one per image
+        assert table.mask_path.notna().all()
+    # the mask is the part's own mask of the same image: same bytes as the source part's
+    sources = {}
+    for part in (pretrain_set / "parts").iterdir():
+        for folder in ("bounding_box_train", "query", "bounding_box_test"):
+            for image in (part / folder).iterdir():
+                sources[image.read_bytes()] = mask_path_for(part, image).read_bytes()
+    for path, mask in zip(split.train.path[:40], split.train.mask_path[:40], strict=True):
+        assert Path(mask).read_bytes() == sources[Path(path).read_bytes()]
+
+
+def test_a_set_merged_before_masks_were_linked_is_merged_again(pretrain_set, tmp_path):
+    import shutil
+
+    old = tmp_path / "old"
+    shutil.copytree(pretrain_set, old)
+    meta = json.loads((old / "pretrain.json").read_text())
+    del meta["masks"]  # what the first pretraining set's meta looked like
+    (old / "pretrain.json").write_text(json.dumps(meta))
+    shutil.rmtree(old / "masks")
+    parts = [Part(seed=3, domain=0, ids=12), Part(seed=4, domain=1, ids=12)]
+    again = render_pretraining_data(old, parts, height=64, width=32, holdout=1, progress=False)
+    assert again["masks"] == sum(meta["counts"].values()) > 0
+    assert again["counts"] == meta["counts"]
+    assert sum(1 for _ in (old / "masks").rglob("*.png")) == again["masks"]
+
+
 def test_a_complete_pretraining_set_is_reused(pretrain_set):
     before = (pretrain_set / "pretrain.json").stat().st_mtime_ns
     parts = [Part(seed=3, domain=0, ids=12), Part(seed=4, domain=1, ids=12)]
@@ -248,7 +284,7 @@ def test_pretraining_cli_trains_on_the_set_and_the_exported_card_says_how_to_reb
         mp.setattr(
             pretrain,
             "pretrain_config",
-            lambda data, epochs: _small(real(data, epochs)),
+            lambda *args: _small(real(*args)),
         )
         assert main(argv) == 0
     card = export_run(run, "pre", tmp_path / "w")
@@ -271,6 +307,30 @@ def test_pretraining_cli_trains_on_the_set_and_the_exported_card_says_how_to_reb
     trainer = Trainer(zoo, out, progress=False)
     want = load_file(tmp_path / "w" / "pre.safetensors")["backbone.layer4.1.conv2.weight"].float()
     assert torch.equal(trainer.model.backbone.layer4[1].conv2.weight, want)
+
+
+def test_pretraining_with_the_part_objective_trains_on_the_masks(pretrain_set, tmp_path):
+    from workbench.cli import main
+
+    run = tmp_path / "parts"
+    argv = ["pretrain", "--data", str(pretrain_set), "--out", str(run), "--epochs", "3"]
+    argv += ["--height", "64", "--width", "32", "--holdout", "1", "--quiet", "--part-loss", "2"]
+    argv += [
+        "--parts",
+        '[{"seed": 3, "domain": 0, "ids": 12}, {"seed": 4, "domain": 1, "ids": 12}]',
+    ]
+    with pytest.MonkeyPatch.context() as mp:
+        from workbench.train import pretrain
+
+        real = pretrain.pretrain_config
+        mp.setattr(pretrain, "pretrain_config", lambda *args: _small(real(*args)))
+        assert main(argv) == 0
+    config = json.loads((run / "config.json").read_text())
+    assert config["model_config"]["part_loss"] == 2.0
+    history = torch.load(run / "checkpoint.pt", weights_only=False)["history"]
+    # the term is logged each epoch: cross-entropy over 8 labels, weight 2, near 2·ln 8 at first
+    assert [sorted(h["extra"]) for h in history] == [["parts"]] * 3
+    assert 0 < history[0]["extra"]["parts"] < 2 * 2.5
 
 
 def _small(config):
