@@ -3,8 +3,8 @@ docs/pretraining.md and the README (issue 21).
 
     python benchmarks/pretrained_zoo.py --data data/synth --out outputs/pretrained_zoo
 
-For every role of the paper figures whose ``NAME_pt`` card is shipped (``workbench figures
---zoo pretrained``), measured the same way for both cards:
+For every role of the paper figures whose ``NAME_pt`` (or ``NAME_pt_parts``) card is shipped
+(``workbench figures --zoo pretrained|parts``), measured the same way for each of its cards:
 
 * ``zoo.md``: rank-1 / mAP / mINP on the synthetic test split (the cards' metrics, which
   ``workbench export`` measures on the shipped fp16 weights) and the training time;
@@ -13,6 +13,9 @@ For every role of the paper figures whose ``NAME_pt`` card is shipped (``workben
 * ``attention.md``: the RGA models' spatial attention (attention2–4) on the person mask, the
   faithfulness report of ``workbench explain --method attention --layer attentionK --report``
   (``--pairs`` pairs, seed 0): energy, chance, their ratio and the pointing rate;
+* ``activation.md``: where the features are strong, for BoT and RGA-SC and the pretrained
+  backbones: each stage's channel norm on the person mask over chance (96 query images,
+  :func:`activation_on_person`);
 * ``aam.md``: the AAM interpreters' ADRE, X-mAP_e / X-mAP_c and localisation per attribute
   (``workbench aam-eval``, stored in the cards): ``lift`` = the AAM's energy in the attribute's
   region over the region's area share on every image with the region, ``lift_pos`` the same on
@@ -28,7 +31,7 @@ import pandas as pd
 
 import workbench
 from workbench.pretrained import list_pretrained
-from workbench.viz.figures import ZOOS
+from workbench.viz.figures import PRETRAINED_ZOOS, ZOOS
 
 ZOO_ROLES = ("bot", "daaf", "sa", "sa_plain", "ianet", "rga", "rga_norel", "rga_cbam")
 PANEL_ROLES = ("bot", "daaf", "sa", "rga", "ianet")  # the faithfulness figure's roles
@@ -36,23 +39,16 @@ RGA_ROLES = ("rga", "rga_norel", "rga_cbam")
 AAM_ROLES = ("interpreter", "interpreter_n1", "interpreter_n5")
 
 
-def paired(roles: tuple[str, ...]) -> list[tuple[str, str, str]]:
-    """(role, scratch card, pretrained card) of each role whose both cards are shipped."""
-    shipped = {c["name"]: c for c in list_pretrained()}
-    return [
-        (role, ZOOS["scratch"][role], ZOOS["pretrained"][role])
-        for role in roles
-        if ZOOS["scratch"][role] in shipped and ZOOS["pretrained"][role] in shipped
-    ]
-
-
 def twins(roles: tuple[str, ...]) -> list[tuple[str, str, str]]:
-    """(role, zoo, card name) of both cards of each paired role, scratch first."""
-    return [
-        (role, zoo, name)
-        for role, old, new in paired(roles)
-        for zoo, name in (("scratch", old), ("pretrained", new))
-    ]
+    """(role, zoo, card name) of every shipped card of each role (scratch, pretrained, parts),
+    for the roles whose scratch card and at least one pretrained card are shipped."""
+    shipped = {c["name"] for c in list_pretrained()}
+    out = []
+    for role in roles:
+        have = [(role, zoo, ZOOS[zoo][role]) for zoo in ZOOS if ZOOS[zoo][role] in shipped]
+        if len(have) > 1 and have[0][1] == "scratch":
+            out += have
+    return out
 
 
 def card(name: str) -> dict:
@@ -111,6 +107,55 @@ def attention_table(split, pairs: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def activation_on_person(
+    model, split, layers: tuple[str, ...] = ("layer3", "layer4"), images: int = 96, seed: int = 0
+) -> list[dict]:
+    """Where a layer's features are strong: the channel norm of each map, upsampled to the
+    image, its share of energy on the person mask over the mask's area share (chance), and how
+    often its maximum lands on the person; ``images`` query images, 256×128."""
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    from workbench.data.dataset import ReIDDataset, collate
+    from workbench.data.transforms import build_transforms
+    from workbench.explain.metrics import area_share, energy_in_mask, pointing_game
+    from workbench.models.base import eval_mode
+
+    size = (256, 128)
+    rows = np.random.default_rng(seed).choice(len(split.query), images, replace=False)
+    data = ReIDDataset(split.query.iloc[np.sort(rows)], build_transforms(*size, train=False))
+    batch = collate([data[i] for i in range(len(data))])
+    person = batch["parts"] > 0
+    with eval_mode(model), torch.no_grad():
+        maps = model.feature_maps(batch["image"])
+    out = []
+    for layer in layers:
+        norm = maps[layer].float().norm(dim=1, keepdim=True)
+        up = F.interpolate(norm, size=size, mode="bilinear", align_corners=False)[:, 0]
+        energy, chance = energy_in_mask(up, person), area_share(person)
+        out.append({
+            "layer": layer, "energy": float(energy.mean()), "chance": float(chance.mean()),
+            "ratio": float(energy.mean() / chance.mean()),
+            "pointing": float(pointing_game(up, person).float().mean()),
+        })  # fmt: skip
+    return out
+
+
+def activation_table(split) -> pd.DataFrame:
+    backbones = [(b, "backbone", b) for b, _ in PRETRAINED_ZOOS.values()]
+    shipped = {c["name"] for c in list_pretrained()}
+    rows = []
+    for role, zoo, name in [*twins(("bot", "rga")), *backbones]:
+        if name not in shipped:
+            continue
+        model = workbench.load_pretrained(name)
+        for r in activation_on_person(model, split, ("layer2", "layer3", "layer4")):
+            rows.append({"role": role, "zoo": zoo, "card": name, **r})
+            print(rows[-1], flush=True)
+    return pd.DataFrame(rows)
+
+
 def aam_table() -> tuple[pd.DataFrame, pd.DataFrame]:
     metrics, local = [], []
     for role, zoo, name in twins(AAM_ROLES):
@@ -129,7 +174,7 @@ def side_by_side(table: pd.DataFrame, index: list[str], values: list[str]) -> pd
     """One row per ``index``, the scratch and pretrained ``values`` next to each other."""
     wide = table.pivot_table(index=index, columns="zoo", values=values, aggfunc="first")
     wide.columns = [f"{v} ({z})" for v, z in wide.columns]
-    order = [f"{v} ({z})" for v in values for z in ("scratch", "pretrained")]
+    order = [f"{v} ({z})" for v in values for z in ZOOS]
     return wide[[c for c in order if c in wide.columns]].reset_index()
 
 
@@ -140,7 +185,7 @@ def main() -> None:
     parser.add_argument("--pairs", type=int, default=200, help="pairs of the attention report")
     parser.add_argument("--panel-pairs", type=int, default=24, help="pairs of the panel")
     parser.add_argument(
-        "--only", nargs="*", default=["zoo", "faithfulness", "attention", "aam"],
+        "--only", nargs="*", default=["zoo", "faithfulness", "attention", "activation", "aam"],
         help="which tables",
     )  # fmt: skip
     args = parser.parse_args()
@@ -167,6 +212,12 @@ def main() -> None:
         md = side_by_side(t, ["role", "layer"], ["energy", "chance", "ratio", "pointing"])
         (out / "attention.md").write_text(md.round(3).to_markdown(index=False) + "\n")
         print(md.round(3).to_markdown(index=False))
+    if "activation" in args.only:
+        t = activation_table(split)
+        t.to_csv(out / "activation.csv", index=False)
+        md = t.drop(columns="energy").round(3).to_markdown(index=False)
+        (out / "activation.md").write_text(md + "\n")
+        print(md)
     if "aam" in args.only:
         metrics, local = aam_table()
         if len(metrics):

@@ -646,10 +646,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--zoo",
-        choices=("scratch", "pretrained"),
+        choices=("scratch", "pretrained", "parts"),
         default="scratch",
-        help="the shipped weights of the roles not given: trained from scratch (default) or "
-        "from the pretrained backbone (the NAME_pt cards; docs/pretraining.md)",
+        help="the shipped weights of the roles not given: trained from scratch (default), from "
+        "the pretrained backbone (the NAME_pt cards) or from the one pretrained with the part "
+        "objective at 256x128 (the NAME_pt_parts cards); docs/pretraining.md",
     )
     p.add_argument(
         "--data",

@@ -116,6 +116,24 @@ def test_pretrained_zoo_names_its_own_cards_and_how_to_train_them(split, tmp_pat
         make_figures(["ianet_fig8"], split, tmp_path, zoo="imagenet", progress=False)
 
 
+def test_the_parts_zoo_starts_from_its_own_backbone(split, tmp_path, monkeypatch):
+    from workbench.cli import build_parser
+
+    assert ZOOS["parts"]["rga"] == "rga_r18w16_256_pt_parts" and set(ZOOS["parts"]) == set(WEIGHTS)
+    assert build_parser().parse_args(["figures", "--all", "--zoo", "parts"]).zoo == "parts"
+    monkeypatch.setitem(ZOOS["parts"], "rga_cbam", "rga_cbam_not_shipped_pt_parts")
+    monkeypatch.setitem(ZOOS["parts"], "interpreter", "interpreter_not_shipped_pt_parts")
+    log: list[str] = []
+    make_figures(
+        ["rga_supp_fig1", "aam_fig1"], split, tmp_path, zoo="parts", progress=False,
+        log=log.append,
+    )  # fmt: skip
+    cbam = next(line for line in log if "rga_cbam_not_shipped_pt_parts" in line)
+    assert "--init pretrain_r18w16_parts256 --lr 8e-4 --out runs/rga_cbam_not_shipped" in cbam
+    aam = next(line for line in log if "interpreter_not_shipped_pt_parts" in line)
+    assert f"--target {ZOOS['parts']['bot']} " in aam
+
+
 def test_cross_domain_figure_explains_site_one_pairs(tiny_models, split, tiny_synth):
     """supp. Fig. 3 renders the same-seed dataset at site 1 beside the split and explains pairs
     from it: two true matches then another person, each an image row pair with top-3 AAMs."""

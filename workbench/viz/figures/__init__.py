@@ -53,6 +53,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ONE_PER_PAPER",
+    "PRETRAINED_ZOOS",
     "ROLE_MODELS",
     "WEIGHTS",
     "ZOOS",
@@ -81,12 +82,21 @@ WEIGHTS: dict[str, str] = {
     "interpreter_n1": "interpreter_bot256_n1",
     "interpreter_n5": "interpreter_bot256_n5",
 }
+#: the backbone each pretrained zoo starts from (``workbench train --init``) and its cards' suffix
+PRETRAINED_ZOOS: dict[str, tuple[str, str]] = {
+    "pretrained": ("pretrain_r18w16", "_pt"),  # identity objective, 128×64
+    "parts": ("pretrain_r18w16_parts256", "_pt_parts"),  # + part objective, then 256×128
+}
 #: the zoo a role's default weights come from: ``"scratch"`` (:data:`WEIGHTS`, trained from
-#: random weights) or ``"pretrained"`` (the same recipes started from the ``pretrain_r18w16``
-#: backbone, ``workbench train --init``; each card named ``NAME_pt``; docs/pretraining.md)
+#: random weights), or the same recipes started from a pretrained backbone
+#: (:data:`PRETRAINED_ZOOS`): ``"pretrained"`` (``pretrain_r18w16``, cards ``NAME_pt``) or
+#: ``"parts"`` (``pretrain_r18w16_parts256``, cards ``NAME_pt_parts``); docs/pretraining.md
 ZOOS: dict[str, dict[str, str]] = {
     "scratch": WEIGHTS,
-    "pretrained": {role: f"{name}_pt" for role, name in WEIGHTS.items()},
+    **{
+        zoo: {role: f"{name}{suffix}" for role, name in WEIGHTS.items()}
+        for zoo, (_, suffix) in PRETRAINED_ZOOS.items()
+    },
 }
 #: the architecture (registry name) a role's model must be; None: any ReID embedding model
 #: (a BoT-family network, an imported BoT / FastReID / torchreid checkpoint, a wrapped one)
@@ -211,11 +221,12 @@ _RECIPES: dict[str, tuple[str, str]] = {
 
 def _train_hint(role: str, zoo: str = "scratch") -> str:
     name = ZOOS[zoo][role]
-    if zoo == "pretrained":  # the scratch card's recipe, started from the pretrained backbone
+    if zoo in PRETRAINED_ZOOS:  # the scratch card's recipe, started from the zoo's backbone
+        backbone = PRETRAINED_ZOOS[zoo][0]
         base = (
             f"""--target {ZOOS[zoo]["bot"]} --model-config '{{"distill_weight": 5.0}}'"""
             if role.startswith("interpreter")  # weight 5: docs/pretraining.md, the AAM section
-            else "--init pretrain_r18w16" + (" --lr 8e-4" if role.startswith("rga") else "")
+            else f"--init {backbone}" + (" --lr 8e-4" if role.startswith("rga") else "")
         )
         return (
             f"workbench train --config weights/{WEIGHTS[role]}.json {base} --out runs/{name} "
@@ -268,8 +279,9 @@ def make_figures(
         weights: roles → a shipped name, a card / ``.safetensors`` path or a BoT / FastReID /
             torchreid checkpoint (:func:`~workbench.pretrained.load_weights`), for the user's
             own model; roles in neither mapping load the shipped weights of ``zoo``.
-        zoo: ``"scratch"`` (:data:`WEIGHTS`, the default) or ``"pretrained"`` (the ``NAME_pt``
-            cards trained from the pretrained backbone): :data:`ZOOS`.
+        zoo: ``"scratch"`` (:data:`WEIGHTS`, the default), ``"pretrained"`` (the ``NAME_pt``
+            cards trained from ``pretrain_r18w16``) or ``"parts"`` (the ``NAME_pt_parts`` cards
+            trained from ``pretrain_r18w16_parts256``): :data:`ZOOS`.
         formats: ``"pdf,png,svg"`` or a sequence of them; ``dpi``: of PNG (default 200).
         optional_roles: the recipes' optional roles to draw (default: those given or shipped).
 
