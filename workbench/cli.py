@@ -292,7 +292,7 @@ def _data_root(args: argparse.Namespace) -> str:
 
 
 def _figures(args: argparse.Namespace) -> int:
-    from workbench.viz.figures import list_figures, make_figures
+    from workbench.viz.figures import DEFAULT_ZOO, list_figures, make_figures
 
     if args.list:
         rows = [
@@ -314,7 +314,7 @@ def _figures(args: argparse.Namespace) -> int:
             or args.data
             or args.format
             or args.dpi
-            or (args.zoo != "scratch")
+            or args.zoo is not None
         ):
             raise SystemExit(
                 "workbench figures --from SIDECAR: the sidecar names the figure, weights, data, "
@@ -340,7 +340,7 @@ def _figures(args: argparse.Namespace) -> int:
         device=args.device or "auto",
         formats=formats,
         dpi=args.dpi,
-        zoo=args.zoo,
+        zoo=args.zoo or DEFAULT_ZOO,
         progress=not args.quiet,
     )
     print(f"{len(made)} figure(s) written to {out} ({', '.join(formats)}, + a .json sidecar)")
@@ -646,11 +646,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--zoo",
-        choices=("scratch", "pretrained", "parts"),
-        default="scratch",
-        help="the shipped weights of the roles not given: trained from scratch (default), from "
-        "the pretrained backbone (the NAME_pt cards) or from the one pretrained with the part "
-        "objective at 256x128 (the NAME_pt_parts cards); docs/pretraining.md",
+        choices=("parts", "pretrained", "scratch"),
+        default=None,
+        help="the shipped weights of the roles not given: trained from the backbone pretrained "
+        "with the part objective at 256x128 (the NAME_pt_parts cards, the default), from the "
+        "first pretrained backbone (the NAME_pt cards) or from scratch; docs/pretraining.md",
     )
     p.add_argument(
         "--data",

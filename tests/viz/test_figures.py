@@ -8,7 +8,7 @@ import torch
 
 from workbench.data.readers import load_split
 from workbench.models import build_model, model_config_class
-from workbench.viz.figures import WEIGHTS, ZOOS, list_figures, make_figures
+from workbench.viz.figures import DEFAULT_ZOO, WEIGHTS, ZOOS, list_figures, make_figures
 from workbench.viz.ranklist import GREEN, RED
 
 ROLES = {
@@ -74,7 +74,7 @@ def test_one_colour_scale_per_panel_group(tiny_models, split):
 def test_make_figures_writes_pdf_and_png_and_skips_missing(
     tiny_models, split, tmp_path, monkeypatch
 ):
-    monkeypatch.setitem(WEIGHTS, "rga_cbam", "rga_cbam_not_shipped")  # shipped in weights/
+    monkeypatch.setitem(ZOOS[DEFAULT_ZOO], "rga_cbam", "rga_cbam_not_shipped")  # shipped
     log: list[str] = []
     made = make_figures(
         ["daaf_fig9", "sa_fig5", "rga_supp_fig1"],
@@ -89,7 +89,18 @@ def test_make_figures_writes_pdf_and_png_and_skips_missing(
         assert [p.suffix for p in paths] == [".pdf", ".png"]
         assert all(p.stat().st_size > 1000 for p in paths)
     skipped = [line for line in log if line.startswith("skipped rga_supp_fig1")]
-    assert skipped and WEIGHTS["rga_cbam"] in skipped[0] and "workbench train" in skipped[0]
+    assert skipped and "rga_cbam_not_shipped" in skipped[0] and "workbench train" in skipped[0]
+
+
+def test_the_default_zoo_is_complete_and_the_command_line_takes_it():
+    """Every role of the default zoo has a shipped card (so ``workbench figures --all`` draws all
+    of them), and ``workbench figures`` without ``--zoo`` uses it."""
+    from workbench.cli import build_parser
+    from workbench.pretrained import list_pretrained
+
+    shipped = {c["name"] for c in list_pretrained()}
+    assert DEFAULT_ZOO == "parts" and sorted(set(ZOOS[DEFAULT_ZOO].values()) - shipped) == []
+    assert build_parser().parse_args(["figures", "--all"]).zoo is None  # → DEFAULT_ZOO
 
 
 def test_pretrained_zoo_names_its_own_cards_and_how_to_train_them(split, tmp_path, monkeypatch):

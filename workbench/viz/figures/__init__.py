@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from torch import nn
 
 __all__ = [
+    "DEFAULT_ZOO",
     "ONE_PER_PAPER",
     "PRETRAINED_ZOOS",
     "ROLE_MODELS",
@@ -87,10 +88,10 @@ PRETRAINED_ZOOS: dict[str, tuple[str, str]] = {
     "pretrained": ("pretrain_r18w16", "_pt"),  # identity objective, 128×64
     "parts": ("pretrain_r18w16_parts256", "_pt_parts"),  # + part objective, then 256×128
 }
-#: the zoo a role's default weights come from: ``"scratch"`` (:data:`WEIGHTS`, trained from
-#: random weights), or the same recipes started from a pretrained backbone
-#: (:data:`PRETRAINED_ZOOS`): ``"pretrained"`` (``pretrain_r18w16``, cards ``NAME_pt``) or
-#: ``"parts"`` (``pretrain_r18w16_parts256``, cards ``NAME_pt_parts``); docs/pretraining.md
+#: the zoo a role's weights come from: ``"scratch"`` (:data:`WEIGHTS`, trained from random
+#: weights), or the same recipes started from a pretrained backbone (:data:`PRETRAINED_ZOOS`):
+#: ``"pretrained"`` (``pretrain_r18w16``, cards ``NAME_pt``) or ``"parts"``
+#: (``pretrain_r18w16_parts256``, cards ``NAME_pt_parts``, :data:`DEFAULT_ZOO`); docs/pretraining.md
 ZOOS: dict[str, dict[str, str]] = {
     "scratch": WEIGHTS,
     **{
@@ -98,6 +99,9 @@ ZOOS: dict[str, dict[str, str]] = {
         for zoo, (_, suffix) in PRETRAINED_ZOOS.items()
     },
 }
+#: the zoo of ``make_figures`` and ``workbench figures`` when none is named: the best models of
+#: every paper (docs/pretraining.md, "Which is the default")
+DEFAULT_ZOO = "parts"
 #: the architecture (registry name) a role's model must be; None: any ReID embedding model
 #: (a BoT-family network, an imported BoT / FastReID / torchreid checkpoint, a wrapped one)
 ROLE_MODELS: dict[str, str | None] = {
@@ -268,7 +272,7 @@ def make_figures(
     formats: str | Sequence[str] = ("pdf", "png"),
     dpi: float | None = None,
     optional_roles: Sequence[str] | None = None,
-    zoo: str = "scratch",
+    zoo: str = DEFAULT_ZOO,
     progress: bool = True,
     log: Callable[[str], None] = print,
 ) -> dict[str, list[Path]]:
@@ -279,9 +283,9 @@ def make_figures(
         weights: roles → a shipped name, a card / ``.safetensors`` path or a BoT / FastReID /
             torchreid checkpoint (:func:`~workbench.pretrained.load_weights`), for the user's
             own model; roles in neither mapping load the shipped weights of ``zoo``.
-        zoo: ``"scratch"`` (:data:`WEIGHTS`, the default), ``"pretrained"`` (the ``NAME_pt``
-            cards trained from ``pretrain_r18w16``) or ``"parts"`` (the ``NAME_pt_parts`` cards
-            trained from ``pretrain_r18w16_parts256``): :data:`ZOOS`.
+        zoo: ``"parts"`` (the default, :data:`DEFAULT_ZOO`: the ``NAME_pt_parts`` cards trained
+            from ``pretrain_r18w16_parts256``), ``"pretrained"`` (the ``NAME_pt`` cards trained
+            from ``pretrain_r18w16``) or ``"scratch"`` (:data:`WEIGHTS`): :data:`ZOOS`.
         formats: ``"pdf,png,svg"`` or a sequence of them; ``dpi``: of PNG (default 200).
         optional_roles: the recipes' optional roles to draw (default: those given or shipped).
 
